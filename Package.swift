@@ -1,0 +1,92 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Every Swift target builds in Swift 6 language mode with warnings treated as errors.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+/// A system library found through pkg-config, with the Debian package that provides it.
+func system(_ name: String, _ pkg: String, _ apt: String) -> Target {
+  .systemLibrary(
+    name: name, path: "Libraries/\(name)", pkgConfig: pkg, providers: [.apt([apt])])
+}
+
+/// A library target under `Libraries/`.
+func library(_ name: String, _ deps: [Target.Dependency]) -> Target {
+  .target(name: name, dependencies: deps, path: "Libraries/\(name)", swiftSettings: strict)
+}
+
+/// A service executable under `Services/`.
+func service(_ name: String, _ deps: [Target.Dependency]) -> Target {
+  .executableTarget(name: name, dependencies: deps, path: "Services/\(name)", swiftSettings: strict)
+}
+
+/// A unit-test target under `Tests/`.
+func tests(_ name: String, _ deps: [Target.Dependency]) -> Target {
+  .testTarget(name: name, dependencies: deps, path: "Tests/\(name)", swiftSettings: strict)
+}
+
+/// A libFuzzer target under `Tests/Fuzz/<name>/`; its corpus is replayed by `scripts/test`.
+func fuzz(_ name: String, _ deps: [Target.Dependency]) -> Target {
+  .executableTarget(
+    name: name, dependencies: deps, path: "Tests/Fuzz/\(name)", exclude: ["corpus"],
+    swiftSettings: strict)
+}
+
+let serviceDeps: [Target.Dependency] = ["ServiceKit", "Net", "HTTP"]
+
+let package = Package(
+  name: "CosmicAC",
+  products: [
+    .executable(name: "app-node", targets: ["AppNode"]),
+    .executable(name: "wrk-ork", targets: ["WrkOrk"]),
+    .executable(name: "wrk-server-k8s-nvidia", targets: ["WrkServerK8sNvidia"]),
+    .executable(name: "proxy-inference", targets: ["ProxyInference"]),
+    .executable(name: "wrk-agent-instance", targets: ["WrkAgentInstance"]),
+    .executable(name: "wrk-agent-inference", targets: ["WrkAgentInference"]),
+    .executable(name: "dht-node", targets: ["DHTNode"]),
+    .executable(name: "cosmicac", targets: ["CosmicCLI"]),
+    .executable(name: "fuzz-http-parser", targets: ["fuzz-http-parser"]),
+    .executable(name: "fuzz-compact-encoding", targets: ["fuzz-compact-encoding"]),
+    .executable(name: "fuzz-noise-responder", targets: ["fuzz-noise-responder"]),
+    .executable(name: "fuzz-protomux", targets: ["fuzz-protomux"]),
+  ],
+  targets: [
+    system("CSodium", "libsodium", "libsodium-dev"),
+    system("COpenSSL", "openssl", "libssl-dev"),
+    system("CCurl", "libcurl", "libcurl4-openssl-dev"),
+    system("CHiredis", "hiredis", "libhiredis-dev"),
+    system("CNghttp2", "libnghttp2", "libnghttp2-dev"),
+    .target(name: "CSystem", path: "Libraries/CSystem"),
+
+    library("ServiceKit", []),
+    library("Net", ["CSystem", "ServiceKit"]),
+    library("HTTP", ["Net", "ServiceKit", "CCurl", "CNghttp2", "COpenSSL"]),
+    library("Wire", []),
+    library("Crypto", ["CSodium"]),
+    library("Swarm", ["Net", "Crypto", "Wire", "ServiceKit"]),
+    library("HRPC", ["Swarm", "Wire", "ServiceKit"]),
+
+    service("AppNode", serviceDeps),
+    service("WrkOrk", serviceDeps),
+    service("WrkServerK8sNvidia", serviceDeps),
+    service("ProxyInference", serviceDeps),
+    service("WrkAgentInstance", serviceDeps),
+    service("WrkAgentInference", serviceDeps),
+    service("DHTNode", serviceDeps),
+    service("CosmicCLI", ["ServiceKit"]),
+
+    fuzz("fuzz-http-parser", ["HTTP"]),
+    fuzz("fuzz-compact-encoding", ["Wire"]),
+    fuzz("fuzz-noise-responder", ["Swarm", "Crypto"]),
+    fuzz("fuzz-protomux", ["Swarm"]),
+
+    tests("ServiceKitTests", ["ServiceKit"]),
+    tests("NetTests", ["Net"]),
+    tests("HTTPTests", ["HTTP", "Net"]),
+    tests("WireTests", ["Wire"]),
+    tests("CryptoTests", ["Crypto"]),
+    tests("SwarmTests", ["Swarm", "Wire", "Crypto", "Net"]),
+    tests("HRPCTests", ["HRPC", "Swarm", "Crypto", "Net"]),
+    tests("IntegrationTests", ["ServiceKit", "HTTP", "Net"]),
+  ]
+)

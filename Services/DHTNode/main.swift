@@ -1,0 +1,1 @@
+// Placeholder until this service lands; replaced by its real main.
