@@ -32,6 +32,11 @@ func fuzz(_ name: String, _ deps: [Target.Dependency]) -> Target {
     swiftSettings: strict)
 }
 
+/// A benchmark executable under `Tests/Bench/<name>/`, run by `scripts/bench` in release mode.
+func bench(_ name: String, _ deps: [Target.Dependency]) -> Target {
+  .executableTarget(name: name, dependencies: deps, path: "Tests/Bench/\(name)", swiftSettings: strict)
+}
+
 let serviceDeps: [Target.Dependency] = ["ServiceKit", "Net", "HTTP"]
 
 let package = Package(
@@ -49,6 +54,9 @@ let package = Package(
     .executable(name: "fuzz-compact-encoding", targets: ["fuzz-compact-encoding"]),
     .executable(name: "fuzz-noise-responder", targets: ["fuzz-noise-responder"]),
     .executable(name: "fuzz-protomux", targets: ["fuzz-protomux"]),
+    .executable(name: "bench-http", targets: ["bench-http"]),
+    .executable(name: "bench-swarm", targets: ["bench-swarm"]),
+    .executable(name: "bench-hrpc", targets: ["bench-hrpc"]),
   ],
   targets: [
     system("CSodium", "libsodium", "libsodium-dev"),
@@ -79,6 +87,10 @@ let package = Package(
     fuzz("fuzz-compact-encoding", ["Wire"]),
     fuzz("fuzz-noise-responder", ["Swarm", "Crypto"]),
     fuzz("fuzz-protomux", ["Swarm"]),
+
+    bench("bench-http", ["HTTP", "Net"]),
+    bench("bench-swarm", ["Swarm", "Crypto", "Net"]),
+    bench("bench-hrpc", ["HRPC", "Swarm", "Crypto", "Net"]),
 
     tests("ServiceKitTests", ["ServiceKit"]),
     tests("NetTests", ["Net"]),
