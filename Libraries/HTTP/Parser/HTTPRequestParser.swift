@@ -178,7 +178,10 @@ public struct HTTPRequestParser: Sendable {
     let scanLimit = limits.maxHeaderBytes
     var end = -1
     while true {
-      let to = min(n, scanLimit)
+      // Search only as far as the limits allow, so that the outcome never depends on how much of
+      // the stream has arrived.
+      let window = requestLineEnd < 0 ? min(scanLimit, limits.maxRequestLineBytes + 2) : scanLimit
+      let to = min(n, window)
       guard let lf = HTTPSyntax.findLF(p, from: scanned, to: to) else {
         scanned = to
         if requestLineEnd < 0 && n >= limits.maxRequestLineBytes + 2 { throw .uriTooLong() }
