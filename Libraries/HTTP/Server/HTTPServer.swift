@@ -1,0 +1,116 @@
+import Net
+import Synchronization
+
+/// An HTTP/1.1 server on the event loops: keep-alive, pipelining, chunked request bodies, streamed
+/// responses (server-sent events flushed per event), `Expect: 100-continue`, limits and timeouts, and a
+/// graceful drain on `shutdown()`. Parsing runs on the connection's loop; only the responder call is
+/// async (a task that prefers the connection's loop as its executor).
+public final class HTTPServer: Sendable {
+  private struct State {
+    var listener: TCPListener?
+    var address: SocketAddress?
+    var contexts: [HTTPLoopContext] = []
+  }
+
+  let configuration: HTTPServerConfiguration
+  let responder: any HTTPResponder
+  let group: EventLoopGroup
+  private let state = Mutex(State())
+  private let live = Atomic<Int>(0)
+  private let drainingFlag = Atomic<Bool>(false)
+
+  /// A server that answers with `responder`; nothing happens until `start()`.
+  public init(
+    configuration: HTTPServerConfiguration, responder: any HTTPResponder, group: EventLoopGroup = .shared
+  ) {
+    self.configuration = configuration
+    self.responder = responder
+    self.group = group
+  }
+
+  /// Binds and starts accepting; returns the bound address (with the real port when 0 was asked).
+  @discardableResult
+  public func start() throws -> SocketAddress {
+    var options = TCPOptions()
+    options.maxConnections = configuration.maxConnections
+    options.backlog = 4096
+    let contexts = group.loops.map { HTTPLoopContext(loop: $0) }
+    let listener = try TCPListener.listen(
+      host: configuration.host, port: configuration.port, group: group, options: options
+    ) { [self] channel in
+      accepted(channel, context: contexts[channel.loop.index])
+    }
+    let address = listener.localAddress
+    state.withLock {
+      $0.listener = listener
+      $0.address = address
+      $0.contexts = contexts
+    }
+    return address
+  }
+
+  /// The bound address once started.
+  public var localAddress: SocketAddress? { state.withLock { $0.address } }
+
+  /// The number of open client connections.
+  public var connectionCount: Int { live.load(ordering: .relaxed) }
+
+  /// Whether `shutdown()` has begun.
+  var draining: Bool { drainingFlag.load(ordering: .relaxed) }
+
+  /// Stops accepting, closes idle connections, lets in-flight requests finish (their connections close
+  /// after the response), and after `drainTimeout` closes whatever is left.
+  public func shutdown() async {
+    drainingFlag.store(true, ordering: .relaxed)
+    let (listener, contexts) = state.withLock { ($0.listener, $0.contexts) }
+    listener?.close()
+    for context in contexts { context.loop.execute { context.drainAll() } }
+    let deadline = ContinuousClock.now + configuration.drainTimeout
+    while live.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
+      try? await Task.sleep(for: .milliseconds(5))
+    }
+    guard live.load(ordering: .relaxed) > 0 else { return }
+    for context in contexts { context.loop.execute { context.closeAll() } }
+    let hardDeadline = ContinuousClock.now + .seconds(2)
+    while live.load(ordering: .relaxed) > 0 && ContinuousClock.now < hardDeadline {
+      try? await Task.sleep(for: .milliseconds(5))
+    }
+  }
+
+  private func accepted(_ channel: TCPChannel, context: HTTPLoopContext) {
+    if draining {
+      channel.close()
+      return
+    }
+    live.add(1, ordering: .relaxed)
+    let connection = HTTPServerConnection(channel: channel, server: self, context: context)
+    context.connections[ObjectIdentifier(connection)] = connection
+    connection.start()
+  }
+
+  /// Called by a connection once it has closed (on its loop).
+  func closed(_ connection: HTTPServerConnection, context: HTTPLoopContext) {
+    if context.connections.removeValue(forKey: ObjectIdentifier(connection)) != nil {
+      live.subtract(1, ordering: .relaxed)
+    }
+  }
+}
+
+/// Per-loop server state: the loop's connections and its cached `Date` header.
+///
+/// `@unchecked Sendable`: used only on `loop`'s thread.
+final class HTTPLoopContext: @unchecked Sendable {
+  let loop: EventLoop
+  var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
+  let date = HTTPDateCache()
+
+  init(loop: EventLoop) { self.loop = loop }
+
+  func drainAll() {
+    for connection in Array(connections.values) { connection.drain() }
+  }
+
+  func closeAll() {
+    for connection in Array(connections.values) { connection.forceClose() }
+  }
+}
