@@ -50,6 +50,15 @@ public struct FrameDecoder: Sendable {
     return body
   }
 
+  /// Removes and returns the buffered bytes that were not yet returned as frames (to hand them to
+  /// a decoder with other limits).
+  public mutating func takeBuffered() -> [UInt8] {
+    let rest = Array(buffer[start...])
+    buffer = []
+    start = 0
+    return rest
+  }
+
   /// Prepends the u24 length to `body`.
   public static func frame(_ body: some Collection<UInt8>) -> [UInt8] {
     var out: [UInt8] = []
