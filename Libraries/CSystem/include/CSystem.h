@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <pty.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -166,6 +167,8 @@ static inline int cs_signalfd_for(int signo) {
 static inline int cs_forkpty(int *amaster, struct winsize *ws) { return forkpty(amaster, NULL, NULL, ws); }
 
 /* ---- misc ---- */
+/* Makes standard output line-buffered (so a pipe or file sees each line as it is printed). */
+static inline void cs_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
 static inline int cs_errno(void) { return errno; }
 static inline uint64_t cs_monotonic_ns(void) {
   struct timespec ts;
