@@ -302,6 +302,26 @@ public final class TCPChannel: @unchecked Sendable, Selectable {
 
   // MARK: Connecting
 
+  /// Connects to `host:port` (a numeric address or a name, resolved first) from `loop`. The channel
+  /// comes back registered with reading paused: set `handler` and call `resumeReading()` on the loop.
+  public static func connect(
+    host: String, port: Int, loop: EventLoop, timeout: Duration = .seconds(10),
+    options: TCPOptions = TCPOptions()
+  ) async throws -> TCPChannel {
+    let (address, length) = try SocketAddress.storage(host: host, port: port, resolve: true)
+    let fd = cs_socket(Int32(address.ss_family), Int32(SOCK_STREAM.rawValue))
+    guard fd >= 0 else { throw NetError.last("socket") }
+    if options.noDelay { _ = cs_setsockopt_int(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1) }
+    let channel = TCPChannel(fd: fd, loop: loop)
+    channel.highWaterMark = options.highWaterMark
+    channel.lowWaterMark = options.lowWaterMark
+    channel.readingEnabled = false
+    try await withUnsafeThrowingContinuation { (waiter: UnsafeContinuation<Void, any Error>) in
+      loop.executeOrRun { channel.startConnect(address, length, timeout: timeout, waiter) }
+    }
+    return channel
+  }
+
   /// Starts a non-blocking connect to `address` and waits for it on the loop (loop thread).
   func startConnect(
     _ address: sockaddr_storage, _ length: socklen_t, timeout: Duration,

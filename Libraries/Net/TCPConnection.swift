@@ -27,18 +27,8 @@ public final class TCPConnection: Sendable {
     host: String, port: Int, group: EventLoopGroup = .shared, timeout: Duration = .seconds(10),
     options: TCPOptions = TCPOptions()
   ) async throws -> TCPConnection {
-    let (address, length) = try SocketAddress.storage(host: host, port: port, resolve: true)
-    let fd = cs_socket(Int32(address.ss_family), Int32(SOCK_STREAM.rawValue))
-    guard fd >= 0 else { throw NetError.last("socket") }
-    if options.noDelay { _ = cs_setsockopt_int(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1) }
-    let loop = group.next()
-    let channel = TCPChannel(fd: fd, loop: loop)
-    channel.highWaterMark = options.highWaterMark
-    channel.lowWaterMark = options.lowWaterMark
-    channel.pauseReading()
-    try await withUnsafeThrowingContinuation { (waiter: UnsafeContinuation<Void, any Error>) in
-      loop.executeOrRun { channel.startConnect(address, length, timeout: timeout, waiter) }
-    }
+    let channel = try await TCPChannel.connect(
+      host: host, port: port, loop: group.next(), timeout: timeout, options: options)
     return TCPConnection(channel: channel)
   }
 

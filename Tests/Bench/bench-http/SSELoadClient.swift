@@ -2,13 +2,15 @@ import CSystem
 import Net
 import Synchronization
 
-/// The SSE load client: opens `subscribers` connections to `/events?count=N`, reads every event, and
-/// measures delivery latency from the timestamp (monotonic ns, same machine) inside each event.
+/// The SSE load client: opens `subscribers` connections to `/events?count=N`, reads every event on the
+/// event loops (channel callbacks, no task per read, so the client disturbs the measurement little),
+/// and measures delivery latency from the timestamp (monotonic ns, same machine) inside each event.
 struct SSELoadClient {
   var host = "127.0.0.1"
   var port: Int
   var subscribers = 1000
   var events = 200
+  var group = EventLoopGroup.shared
 
   struct Report {
     var delivered: Int
@@ -23,25 +25,31 @@ struct SSELoadClient {
   func run() async throws -> Report {
     let request = Array("GET /events?count=\(events) HTTP/1.1\r\nHost: bench\r\n\r\n".utf8)
     let started = ContinuousClock.now
-    let results = await withTaskGroup(of: (latencies: [UInt64], failed: Bool).self) { group in
+    let results = await withTaskGroup(of: [UInt64]?.self) { group in
       for _ in 0..<subscribers {
         group.addTask {
           do {
-            let connection = try await TCPConnection.connect(host: host, port: port)
-            defer { connection.close() }
-            try await connection.write(request)
-            return (try await readEvents(connection), false)
+            let loop = self.group.next()
+            let channel = try await TCPChannel.connect(host: host, port: port, loop: loop)
+            return await withCheckedContinuation { done in
+              loop.execute {
+                let subscriber = SSESubscriber(expected: events, done: done)
+                channel.handler = subscriber
+                channel.write(request)
+                channel.resumeReadingNow()
+              }
+            }
           } catch {
-            return ([], true)
+            return nil
           }
         }
       }
-      var all: [(latencies: [UInt64], failed: Bool)] = []
+      var all: [[UInt64]?] = []
       for await result in group { all.append(result) }
       return all
     }
     let elapsed = ContinuousClock.now - started
-    var latencies = results.flatMap(\.latencies)
+    var latencies = results.compactMap { $0 }.flatMap { $0 }
     latencies.sort()
     func percentile(_ p: Double) -> Double {
       guard !latencies.isEmpty else { return 0 }
@@ -51,29 +59,44 @@ struct SSELoadClient {
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     return Report(
       delivered: latencies.count, expected: subscribers * events, seconds: seconds, p50: percentile(0.5),
-      p99: percentile(0.99), max: percentile(1.0), failures: results.filter(\.failed).count)
+      p99: percentile(0.99), max: percentile(1.0), failures: results.filter { $0 == nil }.count)
+  }
+}
+
+/// One subscriber's connection: scans the chunked event stream for `data: <ns>` lines.
+///
+/// `@unchecked Sendable`: used only on its channel's loop.
+final class SSESubscriber: @unchecked Sendable, TCPChannelHandler {
+  private var latencies: [UInt64] = []
+  private var carry: [UInt8] = []
+  private var done: CheckedContinuation<[UInt64]?, Never>?
+  private static let marker = Array("data: ".utf8)
+  private static let lastChunk = Array("\r\n0\r\n\r\n".utf8)
+
+  init(expected: Int, done: CheckedContinuation<[UInt64]?, Never>) {
+    latencies.reserveCapacity(expected)
+    self.done = done
   }
 
-  /// Reads the chunked event stream to its end, returning each event's delivery latency in ns.
-  private func readEvents(_ connection: TCPConnection) async throws -> [UInt64] {
-    var latencies: [UInt64] = []
-    latencies.reserveCapacity(events)
-    var carry: [UInt8] = []
-    let marker = Array("data: ".utf8)
-    while let bytes = try await connection.read() {
-      let now = cs_monotonic_ns()
-      carry += bytes
-      var i = 0
-      var consumed = 0
-      while i + marker.count < carry.count {
-        if carry[i] == marker[0] && carry[i..<(i + marker.count)].elementsEqual(marker) {
+  func channelRead(_ channel: TCPChannel, _ bytes: UnsafeRawBufferPointer) {
+    let now = cs_monotonic_ns()
+    carry.append(contentsOf: bytes)
+    let marker = Self.marker
+    var i = 0
+    var consumed = 0
+    let count = carry.count
+    carry.withUnsafeBufferPointer { p in
+      while i + marker.count < count {
+        if p[i] == 100 && p[i + 1] == 97 && p[i + 2] == 116 && p[i + 3] == 97 && p[i + 4] == 58
+          && p[i + 5] == 32
+        {
           var j = i + marker.count
           var value: UInt64 = 0
-          while j < carry.count, carry[j] >= 48, carry[j] <= 57 {
-            value = value &* 10 &+ UInt64(carry[j] - 48)
+          while j < count, p[j] >= 48, p[j] <= 57 {
+            value = value &* 10 &+ UInt64(p[j] - 48)
             j += 1
           }
-          guard j < carry.count else { break }
+          guard j < count else { break }
           latencies.append(now >= value ? now - value : 0)
           i = j
           consumed = j
@@ -81,9 +104,19 @@ struct SSELoadClient {
           i += 1
         }
       }
-      if consumed > 0 { carry.removeFirst(consumed) }
-      if carry.count > 5, carry.suffix(5).elementsEqual(Array("0\r\n\r\n".utf8)) { break }
     }
-    return latencies
+    let ended =
+      carry.count >= Self.lastChunk.count && carry.suffix(Self.lastChunk.count).elementsEqual(Self.lastChunk)
+    if consumed > 0 { carry.removeFirst(consumed) }
+    if ended { channel.close() }
+  }
+
+  func channelReadEOF(_ channel: TCPChannel) { channel.close() }
+
+  func channelWritable(_ channel: TCPChannel) {}
+
+  func channelClosed(_ channel: TCPChannel, error: NetError?) {
+    done?.resume(returning: error == nil ? latencies : nil)
+    done = nil
   }
 }
