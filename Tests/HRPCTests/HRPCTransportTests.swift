@@ -1,0 +1,89 @@
+import Crypto
+import HRPC
+import Net
+import Swarm
+import Testing
+
+/// HRPC end to end over the real transport: Noise IK + secret stream over loopback TCP.
+@Suite struct HRPCTransportTests {
+  /// A server on 127.0.0.1:0 admitting `allow` read-write and `readOnly` read-only.
+  static func startServer(
+    keys: Ed25519KeyPair, allow: [[UInt8]], readOnly: [[UInt8]] = []
+  ) throws -> (SecretStreamListener, Task<Void, any Error>) {
+    let server = HRPCServer(firewall: HRPCFirewall(allow: allow, allowReadOnly: readOnly))
+    server.registerJSON("add", access: .read) { (_, r: AddRequest) in AddResponse(sum: r.a + r.b) }
+    server.registerJSON("store", access: .write) { (_, r: AddRequest) in AddResponse(sum: r.a) }
+    server.registerStream("count", access: .read) { _, value, writer in
+      for i in 0..<Int(value.first ?? 0) { try await writer.send([UInt8(i)]) }
+    }
+    let listener = try SecretStreamListener.listen(
+      host: "127.0.0.1", port: 0, keyPair: keys, firewall: server.firewallHook)
+    let serving = Task { try await listener.run { connection in await server.serve(connection) } }
+    return (listener, serving)
+  }
+
+  @Test func callsAndStreamsOverEncryptedTCP() async throws {
+    let serverKeys = Ed25519KeyPair.generate()
+    let clientKeys = Ed25519KeyPair.generate()
+    let readOnlyKeys = Ed25519KeyPair.generate()
+    let (listener, serving) = try Self.startServer(
+      keys: serverKeys, allow: [clientKeys.publicKey], readOnly: [readOnlyKeys.publicKey])
+    defer {
+      listener.close()
+      serving.cancel()
+    }
+    let port = listener.localAddress.port
+
+    let stream = try await SecretStreamConnection.connect(
+      host: "127.0.0.1", port: port, keyPair: clientKeys, remotePublicKey: serverKeys.publicKey)
+    let client = try await HRPCClient.connect(over: stream)
+    let sums = try await withThrowingTaskGroup(of: Bool.self) { group in
+      for i in 0..<1000 {
+        group.addTask {
+          try await client.callJSON("add", AddRequest(a: i, b: i), as: AddResponse.self)
+            == AddResponse(sum: 2 * i)
+        }
+      }
+      var correct = 0
+      for try await ok in group where ok { correct += 1 }
+      return correct
+    }
+    #expect(sums == 1000)
+    let stored = try await client.callJSON("store", AddRequest(a: 5, b: 0), as: AddResponse.self)
+    #expect(stored == AddResponse(sum: 5))
+    let items = try await client.stream("count", [10])
+    var received: [UInt8] = []
+    for try await item in items { received += item }
+    #expect(received == Array(0..<10))
+    client.close()
+    await client.waitClosed()
+
+    let readOnlyStream = try await SecretStreamConnection.connect(
+      host: "127.0.0.1", port: port, keyPair: readOnlyKeys, remotePublicKey: serverKeys.publicKey)
+    let readOnlyClient = try await HRPCClient.connect(over: readOnlyStream)
+    let sum = try await readOnlyClient.callJSON("add", AddRequest(a: 1, b: 1), as: AddResponse.self)
+    #expect(sum == AddResponse(sum: 2))
+    await #expect(throws: HRPCError.forbidden) {
+      _ = try await readOnlyClient.callJSON("store", AddRequest(a: 1, b: 1), as: AddResponse.self)
+    }
+    readOnlyClient.close()
+    await readOnlyClient.waitClosed()
+  }
+
+  @Test func unlistedKeyIsRefused() async throws {
+    let serverKeys = Ed25519KeyPair.generate()
+    let (listener, serving) = try Self.startServer(
+      keys: serverKeys, allow: [Ed25519KeyPair.generate().publicKey])
+    defer {
+      listener.close()
+      serving.cancel()
+    }
+    let port = listener.localAddress.port
+    await #expect(throws: (any Error).self) {
+      let stream = try await SecretStreamConnection.connect(
+        host: "127.0.0.1", port: port, keyPair: .generate(), remotePublicKey: serverKeys.publicKey)
+      let client = try await HRPCClient.connect(over: stream)
+      _ = try await client.callJSON("add", AddRequest(a: 1, b: 1), as: AddResponse.self, timeout: .seconds(5))
+    }
+  }
+}
