@@ -219,6 +219,25 @@ public final class TCPChannel: @unchecked Sendable, Selectable {
     }
   }
 
+  /// Queues several buffers and sends them with as few system calls as the kernel allows (one
+  /// `sendmsg` when it takes them all). Returns false when the channel can no longer send.
+  @discardableResult
+  public func write(contentsOf buffers: [[UInt8]]) -> Bool {
+    guard isOpen, !writeShut, !shutdownPending, !closePending else { return false }
+    if queueHead == queue.count {
+      queue.removeAll(keepingCapacity: true)
+      queueHead = 0
+      headOffset = 0
+    }
+    for buffer in buffers where !buffer.isEmpty {
+      queue.append(buffer)
+      pendingWriteBytes += buffer.count
+    }
+    if pendingWriteBytes > highWaterMark { aboveHighWater = true }
+    if writable { flush() }
+    return isOpen
+  }
+
   /// Sends up to 16 queued buffers with one `sendmsg`.
   private func writeQueued() -> Int {
     let last = min(queue.count, queueHead + 16)

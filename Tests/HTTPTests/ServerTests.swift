@@ -266,6 +266,29 @@ struct ServerTests {
     #expect(response.body == payload)
   }
 
+  @Test("a client that pipelines large responses without reading is served in full once it reads")
+  func slowReaderPipelining() async throws {
+    let payload = (0..<(1 << 20)).map { UInt8($0 % 253) }
+    let served = Atomic<Int>(0)
+    let (server, address) = try startServer { _ in
+      served.add(1, ordering: .relaxed)
+      return HTTPResponse(body: payload)
+    }
+    defer { Task { await server.shutdown() } }
+    let client = try await RawClient.connect(address)
+    defer { client.close() }
+    let count = 12
+    try await client.send(String(repeating: "GET /1m HTTP/1.1\r\nHost: t\r\n\r\n", count: count))
+    try await Task.sleep(for: .milliseconds(300))
+    // The server stops producing responses while the unread ones fill the socket and its send queue.
+    #expect(served.load(ordering: .relaxed) < count)
+    for _ in 0..<count {
+      let response = try #require(try await client.readResponse())
+      #expect(response.body == payload)
+    }
+    #expect(served.load(ordering: .relaxed) == count)
+  }
+
   @Test("connections over maxConnections are closed at once")
   func maxConnections() async throws {
     let (server, address) = try startServer({ $0.maxConnections = 1 }, echoHandler)

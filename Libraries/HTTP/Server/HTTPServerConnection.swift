@@ -35,6 +35,7 @@ final class HTTPServerConnection: @unchecked Sendable, TCPChannelHandler {
   private var deadlineKind = Deadline.none
   private var deadline: UInt64 = 0
   private var armedDeadline: UInt64 = 0
+  private var dispatchWhenWritable = false
   private var responseTask: Task<Void, Never>?
   private var writableWaiter: UnsafeContinuation<Void, Never>?
   private lazy var remote = channel.remoteAddress.description
@@ -162,6 +163,12 @@ final class HTTPServerConnection: @unchecked Sendable, TCPChannelHandler {
 
   private func dispatchNext() {
     guard !responding, !queue.isEmpty, channel.isOpen else { return }
+    // A client that does not read its responses gets no new ones queued: memory per connection stays
+    // bounded by the send queue's high-water mark plus one response.
+    guard channel.isWritable else {
+      dispatchWhenWritable = true
+      return
+    }
     let pending = queue.removeFirst()
     responding = true
     let responder = server.responder
@@ -172,6 +179,7 @@ final class HTTPServerConnection: @unchecked Sendable, TCPChannelHandler {
   }
 
   private func send(_ response: HTTPResponse, for pending: Pending) async {
+    assert(channel.loop.inEventLoop, "the response task left its connection's event loop")
     guard channel.isOpen else { return }
     let minorVersion = pending.request.minorVersion
     var keepAlive = pending.keepAlive && !closeAfterResponse && !server.draining
@@ -191,8 +199,7 @@ final class HTTPServerConnection: @unchecked Sendable, TCPChannelHandler {
         out.append(contentsOf: bytes)
         channel.write(out)
       } else {
-        channel.write(out)
-        channel.write(bytes)
+        channel.write(contentsOf: [out, bytes])
       }
     case .stream(let stream):
       let chunked = minorVersion >= 1
@@ -298,6 +305,10 @@ final class HTTPServerConnection: @unchecked Sendable, TCPChannelHandler {
     if let waiter = writableWaiter {
       writableWaiter = nil
       waiter.resume()
+    }
+    if dispatchWhenWritable {
+      dispatchWhenWritable = false
+      dispatchNext()
     }
     if closing && channel.pendingWriteBytes == 0 && deadlineKind == .linger {
       setDeadline(.linger, .seconds(2))
