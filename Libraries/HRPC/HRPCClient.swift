@@ -13,7 +13,8 @@ public struct HRPCClientOptions: Sendable {
   /// Items a streaming call buffers for a consumer that has not read them yet; beyond that the
   /// call fails with `STREAM_OVERFLOW` and is cancelled on the server.
   public var streamBuffer = 4096
-  /// How often, at most, timeouts are checked while calls are pending (timer granularity).
+  /// The shortest pause between timeout checks while calls are pending. Timeouts fire within
+  /// about 25 ms of their deadline (the checker re-reads the deadlines at least that often).
   public var timerResolution: Duration = .milliseconds(5)
 
   /// Defaults.
@@ -328,7 +329,7 @@ public final class HRPCClient: Sendable {
       case .expire(let expired):
         for d in expired { abandon(d.id, with: .timeout(d.method, after: d.timeout)) }
       case .sleep(let duration):
-        try? await Task.sleep(for: min(duration, .milliseconds(250)))
+        try? await Task.sleep(for: min(duration, .milliseconds(25)))
       case .wait:
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
           let now = state.withLock { s in

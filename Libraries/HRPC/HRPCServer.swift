@@ -196,7 +196,10 @@ public final class HRPCServer: Sendable {
         result = .failure(Self.reportable(error))
       }
       inflight.finished(id)
-      if !Task.isCancelled || id == 0 { reply(result) }
+      if id != 0 && !Task.isCancelled {
+        try? await channel.send(
+          type: HRPCMessageType.response, HRPCResponse(id: id, result: result).encoded())
+      }
     }
     if id != 0 { inflight.started(id, task) }
   }

@@ -80,12 +80,24 @@ enum BenchHRPC {
     print(
       "bench-hrpc: transport=secret-stream-tcp (Noise IK + secretstream over loopback TCP), one connection")
     _ = try await run(client, codec: .wire, callers: 64, seconds: 0.5)
+    var results: [String: Result] = [:]
     for (codec, callers) in [(Codec.wire, 1), (.wire, 64), (.json, 1), (.json, 64)] {
       let r = try await run(client, codec: codec, callers: callers, seconds: seconds)
+      results["\(codec.rawValue)/\(callers)"] = r
       print(
         "hrpc_round_trips codec=\(codec.rawValue) callers=\(callers) calls=\(r.calls)"
           + " calls_per_sec=\(Int(r.callsPerSecond)) p50_us=\(format(r.percentile(50)))"
           + " p99_us=\(format(r.percentile(99)))")
+    }
+    if let pipelined = results["wire/64"], let light = results["wire/1"] {
+      let rate = Int(pipelined.callsPerSecond)
+      let p99 = light.percentile(99)
+      print(
+        "hrpc_target pipelined_calls_per_sec>=30000 (wire, 64 callers): \(rate >= 30_000 ? "PASS" : "FAIL") (\(rate))"
+      )
+      print(
+        "hrpc_target p99_us<1000 at light load (wire, 1 caller): \(p99 < 1000 ? "PASS" : "FAIL") (\(format(p99)))"
+      )
     }
 
     client.close()
