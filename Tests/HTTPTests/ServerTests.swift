@@ -140,9 +140,10 @@ struct ServerTests {
   func headerTimeout() async throws {
     let (server, address) = try startServer({ $0.limits.headerTimeout = .milliseconds(200) }, echoHandler)
     defer { Task { await server.shutdown() } }
+    // The header timeout runs from the moment the connection is accepted.
+    let started = ContinuousClock.now
     let client = try await RawClient.connect(address)
     defer { client.close() }
-    let started = ContinuousClock.now
     try await client.send("GET / HTTP/1.1\r\nHost: t\r\n")
     let response = try #require(try await client.readResponse())
     #expect(response.status == 408)
@@ -154,9 +155,9 @@ struct ServerTests {
   func slowloris() async throws {
     let (server, address) = try startServer({ $0.limits.headerTimeout = .milliseconds(300) }, echoHandler)
     defer { Task { await server.shutdown() } }
+    let started = ContinuousClock.now
     let client = try await RawClient.connect(address)
     defer { client.close() }
-    let started = ContinuousClock.now
     try await client.send("GET / HTTP/1.1\r\n")
     var cutOff = false
     for _ in 0..<60 {

@@ -1,11 +1,10 @@
 import CSystem
 import Glibc
 
-/// The `Date: …\r\n` header line for the current second, recomputed only when the second changes.
+/// The `Date` header value for the current second, recomputed only when the second changes.
 /// One per event loop; used only on that loop's thread.
 final class HTTPDateCache {
   private var second: Int = -1
-  private(set) var line: [UInt8] = []
   private(set) var value = ""
 
   private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
@@ -19,7 +18,6 @@ final class HTTPDateCache {
     guard now != second else { return }
     second = now
     value = Self.format(now)
-    line = Array("Date: \(value)\r\n".utf8)
   }
 
   /// An IMF-fixdate (RFC 9110 §5.6.7) for `seconds` since the epoch.
