@@ -326,3 +326,46 @@ import Wire
     }
   }
 }
+
+/// Streaming-call limits.
+@Suite struct HRPCStreamLimitTests {
+  @Test func aStreamTimesOutAsAWhole() async throws {
+    let server = HRPCServer(firewall: .open)
+    server.registerStream("drip", access: .read) { _, _, writer in
+      while true {
+        try await writer.send([1])
+        try await Task.sleep(for: .milliseconds(10))
+      }
+    }
+    try await withClientServer(server: server) { client, _ in
+      let stream = try await client.stream("drip", [], timeout: .milliseconds(150))
+      var count = 0
+      await #expect(throws: HRPCError.timeout) {
+        while try await stream.next() != nil { count += 1 }
+      }
+      #expect(count > 0)
+    }
+  }
+
+  @Test func aConsumerThatFallsBehindOverflows() async throws {
+    let server = HRPCServer(firewall: .open)
+    let producerDone = Recorder<Bool>()
+    server.registerStream("flood", access: .read) { _, _, writer in
+      defer { producerDone.add(true) }
+      for i in 0..<1000 { try await writer.send([UInt8(i % 256)]) }
+    }
+    var options = HRPCClientOptions()
+    options.streamBuffer = 16
+    try await withClientServer(server: server, clientOptions: options) { client, _ in
+      let stream = try await client.stream("flood", [])
+      // Don't read until the producer has finished (or was cancelled because of the overflow).
+      #expect(await producerDone.wait(for: 1) == [true])
+      try await Task.sleep(for: .milliseconds(100))
+      var count = 0
+      await #expect(throws: HRPCError.streamOverflow) {
+        while try await stream.next() != nil { count += 1 }
+      }
+      #expect(count == 16)
+    }
+  }
+}

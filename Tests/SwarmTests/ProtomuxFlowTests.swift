@@ -1,4 +1,5 @@
 import Swarm
+import Synchronization
 import Testing
 import Wire
 
@@ -63,7 +64,7 @@ import Wire
 
   @Test func handledRemoteOpenIsAnsweredAndMessagesAreNotLost() async throws {
     try await withRawPeer { mux, raw in
-      let accepted = Mailbox<ProtomuxChannel>()
+      let accepted = PMMailbox<ProtomuxChannel>()
       mux.handle(protocolName: "protomux-rpc") { channel in Task { await accepted.put(channel) } }
       // The open and a message right behind it, in one batch frame.
       let batch = ProtomuxFrame.encodeBatch([
@@ -82,7 +83,7 @@ import Wire
 
   @Test func twoChannelsInterleaved() async throws {
     try await withMuxPair { a, b in
-      let accepted = Mailbox<ProtomuxChannel>()
+      let accepted = PMMailbox<ProtomuxChannel>()
       b.handle(protocolName: "x") { c in Task { await accepted.put(c) } }
       b.handle(protocolName: "y") { c in Task { await accepted.put(c) } }
       let x = try await a.open(protocolName: "x", handshake: [1])
@@ -129,7 +130,7 @@ import Wire
     options.inboundQueueMessages = 4
     options.inboundStallLimit = .milliseconds(100)
     try await withMuxPair(options: options) { a, b in
-      let accepted = Mailbox<ProtomuxChannel>()
+      let accepted = PMMailbox<ProtomuxChannel>()
       b.handle(protocolName: "slow") { c in Task { await accepted.put(c) } }
       b.handle(protocolName: "fast") { c in Task { await accepted.put(c) } }
       let slow = try await a.open(protocolName: "slow")
@@ -160,7 +161,7 @@ import Wire
     let muxB = Protomux(stream: b)
     let runA = Task { await muxA.run() }
     let runB = Task { await muxB.run() }
-    let accepted = Mailbox<ProtomuxChannel>()
+    let accepted = PMMailbox<ProtomuxChannel>()
     muxB.handle(protocolName: "p") { c in Task { await accepted.put(c) } }
     let channel = try await muxA.open(protocolName: "p")
     let remote = await accepted.take()
@@ -185,4 +186,57 @@ import Wire
     await #expect(throws: ProtomuxError.self) { _ = try await opened.value }
     #expect(try await raw.receive() == nil)
   }
+}
+
+/// Outbound backpressure and cancellation.
+@Suite struct ProtomuxBackpressureTests {
+  @Test func sendSuspendsWhileTheTransportIsFullAndResumesWhenItDrains() async throws {
+    var options = ProtomuxOptions()
+    options.outboundHighWater = 1024
+    let (a, raw) = MemoryMessageStream.pair(capacity: 2)
+    let mux = Protomux(stream: a, options: options)
+    let runner = Task { await mux.run() }
+    let opened = Task { try await mux.open(protocolName: "bulk") }
+    _ = try await raw.receive()
+    try await raw.send(PMHex.bytes("00010104" + PMHex.string(Array("bulk".utf8)) + "00"))
+    let channel = try await opened.value
+    let sent = PMCounter()
+    let sender = Task {
+      for i in 0..<64 {
+        try await channel.send(type: 0, [UInt8](repeating: UInt8(i), count: 512))
+        sent.increment()
+      }
+    }
+    try await Task.sleep(for: .milliseconds(100))
+    let stalledAt = sent.count
+    #expect(stalledAt < 64)
+    var bytes = 0
+    while bytes < 64 * 512 {
+      let frame = try #require(try await raw.receive())
+      for message in try ProtomuxFrame.decode(frame) { bytes += message.body.count }
+    }
+    try await sender.value
+    #expect(sent.count == 64)
+    #expect(bytes == 64 * 512)
+    raw.close()
+    await runner.value
+  }
+
+  @Test func receiveIsCancellable() async throws {
+    try await withMuxPair { a, b in
+      b.handle(protocolName: "quiet") { _ in }
+      let channel = try await a.open(protocolName: "quiet")
+      let waiting = Task { try await channel.receive() }
+      try await Task.sleep(for: .milliseconds(20))
+      waiting.cancel()
+      await #expect(throws: ProtomuxError.cancelled) { _ = try await waiting.value }
+    }
+  }
+}
+
+/// Counts events from other tasks.
+final class PMCounter: Sendable {
+  private let value = Mutex(0)
+  func increment() { value.withLock { $0 += 1 } }
+  var count: Int { value.withLock { $0 } }
 }

@@ -58,7 +58,7 @@ func withMuxPair(
 }
 
 /// Waits (bounded) for a value produced by another task.
-actor Mailbox<T: Sendable> {
+actor PMMailbox<T: Sendable> {
   private var items: [T] = []
   private var waiter: CheckedContinuation<T, Never>?
 

@@ -143,3 +143,33 @@ import Wire
     #expect(IPv6Address(host: text, port: 1) == nil)
   }
 }
+
+/// `WireCodable` helpers.
+@Suite struct WireCodableTests {
+  struct Point: WireCodable, Equatable {
+    var x: Int
+    var label: String
+    init(x: Int, label: String) {
+      self.x = x
+      self.label = label
+    }
+    init(from reader: inout WireReader) throws(WireError) {
+      x = try reader.readInt()
+      label = try reader.readString()
+    }
+    func encode(to writer: inout WireWriter) {
+      writer.writeInt(x)
+      writer.writeString(label)
+    }
+  }
+
+  @Test func encodeAndDecodeWholeMessages() throws {
+    let point = Point(x: -300, label: "ok")
+    #expect(hexString(point.wireEncoded()) == "fd5702" + "026f6b")
+    #expect(try Point.wireDecoded(from: point.wireEncoded()) == point)
+    #expect(throws: WireError.trailingBytes) { try Point.wireDecoded(from: point.wireEncoded() + [0]) }
+    #expect(throws: WireError.truncated) {
+      try Point.wireDecoded(from: Array(point.wireEncoded().dropLast()))
+    }
+  }
+}

@@ -158,6 +158,7 @@ public final class ProtomuxChannel: Sendable {
         (c: CheckedContinuation<Result<[ProtomuxInbound], ProtomuxError>, Never>) in
         let now: Result<[ProtomuxInbound], ProtomuxError>? = state.withLock { s in
           if let items = s.take(all: all) { return .success(items) }
+          if Task.isCancelled { return .failure(.cancelled) }
           if let end = s.end {
             switch end {
             case .success: return .success([])
