@@ -78,8 +78,11 @@ public final class SecretStreamListener: Sendable {
   private func handshake(_ tcp: TCPConnection) async -> SecretStreamConnection? {
     let address = tcp.remoteAddress
     do {
-      return try await SecretStreamConnection.handshakeAsResponder(
-        tcp: tcp, keyPair: keyPair, configuration: configuration, firewall: firewall)
+      // Running the handshake on the connection's own loop saves a thread hop per read and write.
+      return try await withTaskExecutorPreference(tcp.eventLoop) {
+        try await SecretStreamConnection.handshakeAsResponder(
+          tcp: tcp, keyPair: keyPair, configuration: configuration, firewall: firewall)
+      }
     } catch {
       tcp.close()
       onFailure?(error as? SecretStreamError ?? .connectionFailed("\(error)"), address)
