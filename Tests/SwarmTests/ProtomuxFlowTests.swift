@@ -222,6 +222,22 @@ import Wire
     await runner.value
   }
 
+  @Test func oversizedMessagesAreRefused() async throws {
+    var options = ProtomuxOptions()
+    options.maxMessageBytes = 1000
+    try await withMuxPair(options: options) { a, b in
+      b.handle(protocolName: "big") { _ in }
+      let channel = try await a.open(protocolName: "big")
+      await #expect(throws: ProtomuxError.messageTooLarge) {
+        try await channel.send(type: 0, [UInt8](repeating: 0, count: 1001))
+      }
+      #expect(throws: ProtomuxError.messageTooLarge) {
+        try channel.sendNow(type: 0, [UInt8](repeating: 0, count: 1001))
+      }
+      try await channel.send(type: 0, [UInt8](repeating: 0, count: 1000))
+    }
+  }
+
   @Test func receiveIsCancellable() async throws {
     try await withMuxPair { a, b in
       b.handle(protocolName: "quiet") { _ in }

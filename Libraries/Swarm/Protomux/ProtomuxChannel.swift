@@ -88,6 +88,7 @@ public final class ProtomuxChannel: Sendable {
   /// queue is over its high-water mark.
   public func send(type: Int, _ body: [UInt8]) async throws(ProtomuxError) {
     if let end = state.withLock({ $0.end }) { throw Self.error(for: end) }
+    if body.count > mux.options.maxMessageBytes { throw .messageTooLarge }
     try await mux.enqueue(ProtomuxMessage(channel: localId, type: type, body: body), waitForDrain: true)
   }
 
@@ -100,6 +101,7 @@ public final class ProtomuxChannel: Sendable {
   /// contexts that must not block; the outbound queue may exceed its high-water mark).
   public func sendNow(type: Int, _ body: [UInt8]) throws(ProtomuxError) {
     if let end = state.withLock({ $0.end }) { throw Self.error(for: end) }
+    if body.count > mux.options.maxMessageBytes { throw .messageTooLarge }
     mux.enqueueNow(ProtomuxMessage(channel: localId, type: type, body: body))
   }
 

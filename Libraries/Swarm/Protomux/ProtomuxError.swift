@@ -9,6 +9,7 @@ public struct ProtomuxError: Error, Sendable, Hashable, CustomStringConvertible 
     case overflow
     case protocolViolation = "protocol_violation"
     case cancelled
+    case messageTooLarge = "message_too_large"
   }
 
   private let code: Code
@@ -44,6 +45,8 @@ public struct ProtomuxError: Error, Sendable, Hashable, CustomStringConvertible 
   public static let protocolViolation = ProtomuxError(.protocolViolation)
   /// The waiting task was cancelled.
   public static let cancelled = ProtomuxError(.cancelled)
+  /// A message body above `ProtomuxOptions.maxMessageBytes` (it would not fit one transport frame).
+  public static let messageTooLarge = ProtomuxError(.messageTooLarge)
 
   /// `closed` with the underlying cause.
   public static func closed(_ cause: String) -> ProtomuxError { ProtomuxError(.closed, cause) }
@@ -77,6 +80,9 @@ public struct ProtomuxOptions: Sendable {
   public var maxFrameBytes = 256 << 10
   /// Most channels open at once on one connection; more opens from the peer are rejected.
   public var maxChannels = 4096
+  /// The largest message body `send` accepts (a secret-stream frame carries at most 2^24-1
+  /// bytes, including its 17 bytes of overhead and the Protomux header).
+  public var maxMessageBytes = (1 << 24) - 64
 
   /// Defaults.
   public init() {}
