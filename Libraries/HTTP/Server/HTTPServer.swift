@@ -62,7 +62,10 @@ public final class HTTPServer: Sendable {
   /// after the response), and after `drainTimeout` closes whatever is left.
   public func shutdown() async {
     drainingFlag.store(true, ordering: .relaxed)
-    let (listener, contexts) = state.withLock { ($0.listener, $0.contexts) }
+    let (listener, contexts) = state.withLock { state in
+      defer { state.listener = nil }
+      return (state.listener, state.contexts)
+    }
     listener?.close()
     for context in contexts { context.loop.execute { context.drainAll() } }
     let deadline = ContinuousClock.now + configuration.drainTimeout
