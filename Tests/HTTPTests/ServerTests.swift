@@ -136,6 +136,20 @@ struct ServerTests {
     #expect(try await client.closedByPeer(within: .seconds(3)))
   }
 
+  @Test("a malformed head that arrives in pieces gets 400 and a close")
+  func malformedInPieces() async throws {
+    let (server, address) = try startServer(echoHandler)
+    defer { Task { await server.shutdown() } }
+    let client = try await RawClient.connect(address)
+    defer { client.close() }
+    try await client.send("GET / HTTP/1.1\r\nHo")
+    try await Task.sleep(for: .milliseconds(30))
+    try await client.send("st: t\r\nno colon here\r\n\r\n")
+    let response = try #require(try await client.readResponse())
+    #expect(response.status == 400)
+    #expect(try await client.closedByPeer(within: .seconds(3)))
+  }
+
   @Test("a head that does not complete within the header timeout gets 408 and a close")
   func headerTimeout() async throws {
     let (server, address) = try startServer({ $0.limits.headerTimeout = .milliseconds(200) }, echoHandler)

@@ -70,13 +70,13 @@ final class HTTPServerConnection: @unchecked Sendable, TCPChannelHandler {
   }
 
   private func parseBuffered() {
-    guard !inputPaused else { return }
-    let used = buffer.withUnsafeBytes { parse($0) }
-    if closing || noMoreRequests {
-      buffer = []
-    } else if used > 0 {
-      buffer.removeFirst(used)
-    }
+    guard !inputPaused, !buffer.isEmpty else { return }
+    // Parse from a local copy: handlers reached from `parse` may reset `buffer` (error, close).
+    let input = buffer
+    buffer = []
+    let used = input.withUnsafeBytes { parse($0) }
+    guard !closing, !noMoreRequests, used < input.count else { return }
+    buffer = used == 0 ? input : Array(input[used...])
   }
 
   /// Feeds `raw` to the parser until it needs more input; returns the bytes consumed.
