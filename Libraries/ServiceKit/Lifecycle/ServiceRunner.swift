@@ -40,6 +40,19 @@ public struct ServiceRunner: Sendable {
   /// shutdown deadline passed; returns normally after a graceful shutdown.
   public func run() async throws {
     let (events, continuation) = AsyncStream<Event>.makeStream()
+    // The events are consumed in a task of its own: an AsyncStream iterator stops as soon as its
+    // task is cancelled, and cancelling `run()` must start a shutdown, not end the wait for one.
+    let driver = Task { try await drive(events, continuation) }
+    try await withTaskCancellationHandler {
+      try await driver.value
+    } onCancel: {
+      continuation.yield(.cancelled)
+    }
+  }
+
+  private func drive(_ events: AsyncStream<Event>, _ continuation: AsyncStream<Event>.Continuation)
+    async throws
+  {
     let watcher = SignalWatcher(signals: signals) { continuation.yield(.signal($0)) }
     defer { watcher.cancel() }
     health?.addGate("lifecycle")
@@ -62,32 +75,28 @@ public struct ServiceRunner: Sendable {
     var finished: [Int: (any Error)?] = [:]
     var failure: ServiceRunnerError?
     var iterator = events.makeAsyncIterator()
-    await withTaskCancellationHandler {
-      waiting: while let event = await iterator.next() {
-        switch event {
-        case .signal(let number):
-          logger.notice("shutting down", ["reason": .string(SignalWatcher.name(of: number))])
-          break waiting
-        case .finished(let index, let error):
-          finished[index] = error
-          let name = ServiceRunner.name(of: services[index])
-          if let error, !(error is CancellationError) {
-            logger.error(
-              "service failed", ["service": .string(name), "error": .string(String(describing: error))])
-            failure = .serviceFailed(name, String(describing: error))
-          } else {
-            logger.notice("service finished early; shutting down", ["service": .string(name)])
-          }
-          break waiting
-        case .cancelled:
-          logger.notice("shutting down", ["reason": "cancelled"])
-          break waiting
-        case .deadline:
-          continue
+    waiting: while let event = await iterator.next() {
+      switch event {
+      case .signal(let number):
+        logger.notice("shutting down", ["reason": .string(SignalWatcher.name(of: number))])
+        break waiting
+      case .finished(let index, let error):
+        finished[index] = error
+        let name = ServiceRunner.name(of: services[index])
+        if let error, !(error is CancellationError) {
+          logger.error(
+            "service failed", ["service": .string(name), "error": .string(String(describing: error))])
+          failure = .serviceFailed(name, String(describing: error))
+        } else {
+          logger.notice("service finished early; shutting down", ["service": .string(name)])
         }
+        break waiting
+      case .cancelled:
+        logger.notice("shutting down", ["reason": "cancelled"])
+        break waiting
+      case .deadline:
+        continue
       }
-    } onCancel: {
-      continuation.yield(.cancelled)
     }
     health?.setReady("lifecycle", false)
 
