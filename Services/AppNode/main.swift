@@ -1,1 +1,5 @@
-// Placeholder until this service lands; replaced by its real main.
+import Foundation
+import HTTP
+import ServiceKit
+
+exit(await ServiceMain.runWithAdminEndpoint(AppNodeConfiguration.self, build: buildAppNode))

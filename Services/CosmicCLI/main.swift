@@ -1,1 +1,3 @@
-// Placeholder until this service lands; replaced by its real main.
+import Foundation
+
+exit(CosmicCLI.run(arguments: Array(CommandLine.arguments.dropFirst())))

@@ -1,1 +1,6 @@
-// Placeholder until this service lands; replaced by its real main.
+import Foundation
+import HTTP
+import ServiceKit
+
+exit(
+  await ServiceMain.runWithAdminEndpoint(WrkAgentInferenceConfiguration.self, build: buildWrkAgentInference))

@@ -1,1 +1,7 @@
-// Placeholder until this service lands; replaced by its real main.
+import Foundation
+import HTTP
+import ServiceKit
+
+exit(
+  await ServiceMain.runWithAdminEndpoint(WrkServerK8sNvidiaConfiguration.self, build: buildWrkServerK8sNvidia)
+)
