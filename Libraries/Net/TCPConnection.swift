@@ -1,5 +1,6 @@
 import CSystem
 import Glibc
+import Synchronization
 
 /// A TCP connection with an async/await surface. Reads and writes are carried out by the connection's
 /// event loop; a suspended `read` or `write` is resumed from the loop (no thread per connection).
@@ -10,9 +11,9 @@ public final class TCPConnection: Sendable {
     state = ConnectionState(channel: channel)
     let state = self.state
     channel.loop.executeOrRun {
-      channel.pauseReading()
       channel.handler = state
       channel.register()
+      channel.resumeReading()
     }
   }
 
@@ -36,25 +37,31 @@ public final class TCPConnection: Sendable {
   public var eventLoop: EventLoop { state.channel.loop }
 
   /// Reads up to `maxBytes`; nil at end of stream (the peer half-closed). With a `timeout`, fails with
-  /// `NetError.timedOut` when nothing arrives in time (the connection stays usable).
+  /// `NetError.timedOut` when nothing arrives in time (the connection stays usable). Bytes that arrived
+  /// before the call are returned without a trip through the event loop.
   public func read(maxBytes: Int = 65536, timeout: Duration? = nil) async throws -> [UInt8]? {
     let state = self.state
     return try await withUnsafeThrowingContinuation { waiter in
-      state.channel.loop.executeOrRun { state.startRead(waiter, maxBytes: maxBytes, timeout: timeout) }
+      state.startRead(waiter, maxBytes: max(1, maxBytes), timeout: timeout)
     }
   }
 
-  /// Queues `bytes` for sending; suspends while the send queue is over its high-water mark, so a slow
-  /// reader bounds the memory a writer can use.
+  /// Queues `bytes` for sending and returns at once while the send queue is under its high-water mark;
+  /// suspends while it is over, so a slow reader bounds the memory a writer can use. A failure of the
+  /// connection surfaces on the next `write` or `read`.
   public func write(_ bytes: [UInt8]) async throws {
     let state = self.state
+    try state.checkWritable()
+    guard !bytes.isEmpty else { return }
+    if state.enqueueWrite(bytes) { return }
     try await withUnsafeThrowingContinuation { (waiter: UnsafeContinuation<Void, any Error>) in
-      state.channel.loop.executeOrRun { state.startWrite(bytes, waiter) }
+      state.channel.loop.executeOrRun { state.waitWritable(waiter) }
     }
   }
 
   /// Half-closes: the peer reads end of stream after the queued bytes; this side can still read.
   public func shutdownWrite() {
+    state.writeShut.store(true, ordering: .relaxed)
     let channel = state.channel
     channel.loop.executeOrRun { channel.shutdownWrite() }
   }
@@ -71,18 +78,73 @@ public final class TCPConnection: Sendable {
   public var localAddress: SocketAddress { state.localAddress }
 }
 
-/// The loop-side state of a `TCPConnection`.
+/// The state of a `TCPConnection` shared between its users and its loop: received bytes are read ahead
+/// into `inbox` (up to `readAhead` bytes, then the socket is paused), so a `read` finds them without a
+/// trip through the loop; writes go to the loop without waiting while the send queue is short.
 ///
-/// `@unchecked Sendable`: everything but the two addresses (set once) is touched only on the loop.
+/// `@unchecked Sendable`: `inbox` is a `Mutex`, the counters are atomic, and `writers`/`readTimer` are
+/// touched only on the loop thread; the addresses are set once.
 final class ConnectionState: @unchecked Sendable, TCPChannelHandler {
+  struct Reader {
+    var waiter: UnsafeContinuation<[UInt8]?, any Error>
+    var maxBytes: Int
+    var serial: Int
+  }
+
+  struct Inbox {
+    var chunks: [[UInt8]] = []
+    var first = 0
+    var offset = 0
+    var buffered = 0
+    var eof = false
+    var failure: NetError?
+    var reader: Reader?
+    var paused = false
+    var serial = 0
+
+    /// Takes up to `maxBytes` buffered bytes, or nil when none are buffered.
+    mutating func take(_ maxBytes: Int) -> [UInt8]? {
+      guard buffered > 0 else { return nil }
+      var out: [UInt8] = []
+      while first < chunks.count && out.count < maxBytes {
+        let chunk = chunks[first]
+        let want = maxBytes - out.count
+        let available = chunk.count - offset
+        if offset == 0 && available <= want && out.isEmpty {
+          out = chunk
+        } else {
+          out.append(contentsOf: chunk[offset..<(offset + min(want, available))])
+        }
+        if available <= want {
+          chunks[first] = []
+          first += 1
+          offset = 0
+        } else {
+          offset += want
+        }
+      }
+      buffered -= out.count
+      if first == chunks.count {
+        chunks.removeAll(keepingCapacity: true)
+        first = 0
+      }
+      return out
+    }
+  }
+
+  static let readAhead = 256 << 10
+
   let channel: TCPChannel
   let remoteAddress: SocketAddress
   let localAddress: SocketAddress
-  private var reader: UnsafeContinuation<[UInt8]?, any Error>?
-  private var readTimer: Timer?
-  private var readSerial = 0
+  let inbox = Mutex(Inbox())
+  /// Bytes handed to `write` that the loop has not taken into the channel yet.
+  let inTransit = Atomic<Int>(0)
+  /// Set by the loop while the channel's send queue is over its high-water mark.
+  let overHighWater = Atomic<Bool>(false)
+  let writeShut = Atomic<Bool>(false)
   private var writers: [UnsafeContinuation<Void, any Error>] = []
-  private var failure: NetError?
+  private var readTimer: Timer?
 
   init(channel: TCPChannel) {
     self.channel = channel
@@ -90,59 +152,140 @@ final class ConnectionState: @unchecked Sendable, TCPChannelHandler {
     localAddress = channel.localAddress
   }
 
+  // MARK: Reading (any thread)
+
   func startRead(_ waiter: UnsafeContinuation<[UInt8]?, any Error>, maxBytes: Int, timeout: Duration?) {
-    if let failure { return waiter.resume(throwing: failure) }
-    if channel.readEOF { return waiter.resume(returning: nil) }
-    if !channel.isOpen { return waiter.resume(throwing: NetError.closed) }
-    guard reader == nil else { return waiter.resume(throwing: NetError.system("read", errno: EBUSY)) }
-    reader = waiter
-    readSerial += 1
-    if let timeout {
-      let serial = readSerial
-      readTimer = channel.loop.schedule(after: timeout) { [self] in
-        guard serial == readSerial, let reader else { return }
-        self.reader = nil
-        channel.pauseReading()
-        reader.resume(throwing: NetError.timedOut)
+    let half = Self.readAhead / 2
+    let (outcome, resume, serial) = inbox.withLock { box -> (Result<[UInt8]?, NetError>?, Bool, Int) in
+      if let data = box.take(maxBytes) {
+        let resume = box.paused && box.buffered < half
+        if resume { box.paused = false }
+        return (.success(data), resume, 0)
+      }
+      if let failure = box.failure { return (box.eof ? .success(nil) : .failure(failure), false, 0) }
+      if box.eof { return (.success(nil), false, 0) }
+      if box.reader != nil { return (.failure(NetError.system("read", errno: EBUSY)), false, 0) }
+      box.serial += 1
+      box.reader = Reader(waiter: waiter, maxBytes: maxBytes, serial: box.serial)
+      return (nil, false, box.serial)
+    }
+    if resume {
+      let channel = self.channel
+      channel.loop.executeOrRun { channel.resumeReading() }
+    }
+    if let outcome {
+      waiter.resume(with: outcome.mapError { $0 as any Error })
+    } else if let timeout {
+      channel.loop.executeOrRun {
+        self.readTimer = self.channel.loop.schedule(after: timeout) { [self] in
+          let reader = inbox.withLock { box -> Reader? in
+            guard box.reader?.serial == serial else { return nil }
+            defer { box.reader = nil }
+            return box.reader
+          }
+          reader?.waiter.resume(throwing: NetError.timedOut)
+        }
       }
     }
-    channel.readChunk = max(1, maxBytes)
-    channel.resumeReadingNow()
   }
 
-  private func finishRead(_ result: Result<[UInt8]?, NetError>) {
-    guard let reader else { return }
-    self.reader = nil
+  private func cancelReadTimer() {
     readTimer?.cancel()
     readTimer = nil
-    channel.pauseReading()
-    reader.resume(with: result.mapError { $0 as any Error })
   }
 
-  func startWrite(_ bytes: [UInt8], _ waiter: UnsafeContinuation<Void, any Error>) {
-    if let failure { return waiter.resume(throwing: failure) }
-    guard channel.write(bytes) else { return waiter.resume(throwing: failure ?? NetError.closed) }
-    if channel.isWritable { waiter.resume() } else { writers.append(waiter) }
+  // MARK: Writing
+
+  func checkWritable() throws {
+    if writeShut.load(ordering: .relaxed) { throw NetError.closed }
+    if let failure = inbox.withLock({ $0.failure }) { throw failure }
   }
+
+  /// Hands `bytes` to the loop; true when the writer need not wait for the queue to drain.
+  func enqueueWrite(_ bytes: [UInt8]) -> Bool {
+    let count = bytes.count
+    let pending = inTransit.add(count, ordering: .relaxed).newValue
+    channel.loop.executeOrRun { [self] in
+      inTransit.subtract(count, ordering: .relaxed)
+      channel.write(bytes)
+      if !channel.isWritable { overHighWater.store(true, ordering: .relaxed) }
+    }
+    return pending <= channel.highWaterMark && !overHighWater.load(ordering: .relaxed)
+  }
+
+  /// Loop thread: resumes `waiter` once the send queue is back under the low-water mark.
+  func waitWritable(_ waiter: UnsafeContinuation<Void, any Error>) {
+    if !channel.isOpen {
+      return waiter.resume(throwing: inbox.withLock { $0.failure } ?? NetError.closed)
+    }
+    if channel.isWritable { return waiter.resume() }
+    writers.append(waiter)
+  }
+
+  // MARK: Channel events (loop thread)
 
   func channelRead(_ channel: TCPChannel, _ bytes: UnsafeRawBufferPointer) {
-    finishRead(.success(Array(bytes)))
+    let data = Array(bytes)
+    var pause = false
+    let handoff = inbox.withLock { box -> (Reader, [UInt8])? in
+      if let reader = box.reader, box.buffered == 0 {
+        box.reader = nil
+        if data.count <= reader.maxBytes { return (reader, data) }
+        box.chunks.append(Array(data[reader.maxBytes...]))
+        box.buffered += data.count - reader.maxBytes
+        return (reader, Array(data[..<reader.maxBytes]))
+      }
+      box.chunks.append(data)
+      box.buffered += data.count
+      if box.buffered >= Self.readAhead && !box.paused {
+        box.paused = true
+        pause = true
+      }
+      return nil
+    }
+    if pause { channel.pauseReading() }
+    if let (reader, bytes) = handoff {
+      cancelReadTimer()
+      reader.waiter.resume(returning: bytes)
+    }
   }
 
-  func channelReadEOF(_ channel: TCPChannel) { finishRead(.success(nil)) }
+  func channelReadEOF(_ channel: TCPChannel) {
+    let reader = inbox.withLock { box -> Reader? in
+      box.eof = true
+      defer { box.reader = nil }
+      return box.reader
+    }
+    if let reader {
+      cancelReadTimer()
+      reader.waiter.resume(returning: nil)
+    }
+  }
 
   func channelWritable(_ channel: TCPChannel) {
+    overHighWater.store(false, ordering: .relaxed)
     let waiting = writers
     writers = []
     for writer in waiting { writer.resume() }
   }
 
   func channelClosed(_ channel: TCPChannel, error: NetError?) {
-    let error = error ?? NetError.closed
-    failure = error
-    if channel.readEOF && reader != nil { finishRead(.success(nil)) } else { finishRead(.failure(error)) }
+    let failure = error ?? NetError.closed
+    let reader = inbox.withLock { box -> Reader? in
+      if box.failure == nil { box.failure = failure }
+      defer { box.reader = nil }
+      return box.reader
+    }
+    if let reader {
+      cancelReadTimer()
+      if channel.readEOF {
+        reader.waiter.resume(returning: nil)
+      } else {
+        reader.waiter.resume(throwing: failure)
+      }
+    }
     let waiting = writers
     writers = []
-    for writer in waiting { writer.resume(throwing: error) }
+    for writer in waiting { writer.resume(throwing: failure) }
   }
 }

@@ -133,6 +133,40 @@ struct TCPTests {
     #expect(try await readExactly(client, 3) == [1, 2, 3])
   }
 
+  @Test("bytes read ahead come back in order, in pieces of at most maxBytes, then end of stream")
+  func readAheadInPieces() async throws {
+    let listener = try TCPListener.listen(host: "127.0.0.1", port: 0)
+    defer { listener.close() }
+    let payload = (0..<100_000).map { UInt8($0 % 241) }
+    Task {
+      guard let connection = try await listener.accept() else { return }
+      try await connection.write(payload)
+      connection.shutdownWrite()
+    }
+    let client = try await TCPConnection.connect(host: "127.0.0.1", port: listener.localAddress.port)
+    defer { client.close() }
+    try await Task.sleep(for: .milliseconds(50))
+    var received: [UInt8] = []
+    var largest = 0
+    while let bytes = try await client.read(maxBytes: 7000) {
+      largest = max(largest, bytes.count)
+      received += bytes
+    }
+    #expect(received == payload)
+    #expect(largest <= 7000 && largest > 0)
+  }
+
+  @Test("writing after shutdownWrite fails")
+  func writeAfterShutdown() async throws {
+    let listener = try startEchoServer()
+    defer { listener.close() }
+    let client = try await TCPConnection.connect(host: "127.0.0.1", port: listener.localAddress.port)
+    defer { client.close() }
+    client.shutdownWrite()
+    await #expect(throws: NetError.closed) { try await client.write([1]) }
+    #expect(try await client.read() == nil)
+  }
+
   @Test("500 concurrent connections are each echoed")
   func manyConnections() async throws {
     let listener = try startEchoServer()
