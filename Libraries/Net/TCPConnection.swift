@@ -4,6 +4,9 @@ import Synchronization
 
 /// A TCP connection with an async/await surface. Reads and writes are carried out by the connection's
 /// event loop; a suspended `read` or `write` is resumed from the loop (no thread per connection).
+/// For the lowest latency, drive a connection from a task that prefers its loop,
+/// `Task(executorPreference: connection.eventLoop) { … }`: then no call leaves the loop thread (keep
+/// such tasks free of long computations, which would stall every connection of that loop).
 public final class TCPConnection: Sendable {
   private let state: ConnectionState
 
