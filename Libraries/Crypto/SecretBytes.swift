@@ -9,10 +9,16 @@ public final class SecretBytes: Sendable, Equatable {
 
   /// Copies `bytes` into a new secret buffer. The caller should wipe its own copy if it can.
   public init(_ bytes: some Collection<UInt8>) {
-    buffer = .allocate(byteCount: Swift.max(bytes.count, 1), alignment: 16)
-    _ = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<bytes.count]).initializeMemory(
-      as: UInt8.self, from: bytes)
-    count = bytes.count
+    let n = bytes.count
+    buffer = .allocate(byteCount: Swift.max(n, 1), alignment: 16)
+    let target = buffer
+    let copied: Void? = bytes.withContiguousStorageIfAvailable { source in
+      if n > 0 { target.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: n) }
+    }
+    if copied == nil {
+      _ = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]).initializeMemory(as: UInt8.self, from: bytes)
+    }
+    count = n
   }
 
   /// A new buffer of `count` bytes filled by `body` (which must write all of them).

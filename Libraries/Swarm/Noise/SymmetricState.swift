@@ -76,32 +76,39 @@ struct SymmetricState: Sendable {
     return (out1.prefix(32), out2.prefix(32))
   }
 
-  /// HMAC-BLAKE2b-512 (block size 128).
-  static func hmac(key: SecretBytes, _ parts: [UInt8]...) -> SecretBytes {
-    var block = [UInt8](repeating: 0, count: 128)
-    key.withUnsafeBytes { k in
-      precondition(k.count <= 128, "HMAC key longer than the block")
-      for i in 0..<k.count { block[i] = k[i] }
+  /// HMAC-BLAKE2b-512 (block size 128) of the concatenated `parts`.
+  static func hmac(key: SecretBytes, _ parts: UnsafeRawBufferPointer...) -> SecretBytes {
+    withUnsafeTemporaryAllocation(byteCount: 128 + 64, alignment: 16) { scratch in
+      let pad = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<128])
+      let innerDigest = UnsafeMutableRawBufferPointer(rebasing: scratch[128..<192])
+      pad.initializeMemory(as: UInt8.self, repeating: 0)
+      key.withUnsafeBytes { k in
+        precondition(k.count <= 128, "HMAC key longer than the block")
+        pad.copyMemory(from: k)
+      }
+      for i in 0..<128 { pad[i] ^= 0x36 }
+      let inner = BLAKE2b.Hasher(outputLength: 64)
+      inner.update(raw: UnsafeRawBufferPointer(pad))
+      for part in parts { inner.update(raw: part) }
+      let innerBytes = inner.finalize()
+      innerBytes.withUnsafeBytes { innerDigest.copyMemory(from: $0) }
+      for i in 0..<128 { pad[i] ^= 0x36 ^ 0x5c }
+      let outer = BLAKE2b.Hasher(outputLength: 64)
+      outer.update(raw: UnsafeRawBufferPointer(pad))
+      outer.update(raw: UnsafeRawBufferPointer(innerDigest))
+      var digest = outer.finalize()
+      let result = SecretBytes(digest)
+      for i in digest.indices { digest[i] = 0 }
+      scratch.initializeMemory(as: UInt8.self, repeating: 0)
+      return result
     }
-    let inner = BLAKE2b.Hasher(outputLength: 64)
-    inner.update(block.map { $0 ^ 0x36 })
-    for part in parts { inner.update(part) }
-    var innerDigest = inner.finalize()
-    let outer = BLAKE2b.Hasher(outputLength: 64)
-    outer.update(block.map { $0 ^ 0x5c })
-    outer.update(innerDigest)
-    let digest = outer.finalize()
-    let result = SecretBytes(digest)
-    for i in block.indices { block[i] = 0 }
-    for i in innerDigest.indices { innerDigest[i] = 0 }
-    return result
   }
 
   /// Noise HKDF with two outputs and empty info.
   static func hkdf(chainingKey: SecretBytes, ikm: SecretBytes) -> (SecretBytes, SecretBytes) {
-    let tempKey = ikm.withUnsafeBytes { hmac(key: chainingKey, Array($0)) }
-    let out1 = hmac(key: tempKey, [1])
-    let out2 = out1.withUnsafeBytes { hmac(key: tempKey, Array($0), [2]) }
+    let tempKey = ikm.withUnsafeBytes { hmac(key: chainingKey, $0) }
+    let out1 = withUnsafeBytes(of: UInt8(1)) { hmac(key: tempKey, $0) }
+    let out2 = out1.withUnsafeBytes { o in withUnsafeBytes(of: UInt8(2)) { hmac(key: tempKey, o, $0) } }
     return (out1, out2)
   }
 }

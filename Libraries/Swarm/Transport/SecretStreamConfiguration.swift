@@ -9,6 +9,8 @@ public struct SecretStreamConfiguration: Sendable {
   public var idleTimeout: Duration?
   /// The largest frame body sent or accepted (at most 2^24 - 1).
   public var maxFrameLength = SecretStream.maxFrameLength
+  /// After `close()`, how long to wait for the peer to close its side before dropping the socket.
+  public var closeGracePeriod: Duration = .seconds(2)
   /// The most bytes one socket read asks for.
   public var readChunk = 256 << 10
 

@@ -222,7 +222,8 @@ public final class SecretStreamConnection: MessageStream {
   /// Throws `authenticationFailed` for a tampered frame, `truncated` for an end mid-frame,
   /// `timedOut` for a peer stalling mid-frame; the connection is closed after any error.
   public func receive() async throws -> [UInt8]? {
-    try await receiveLock.withLock {
+    if closing.isSet { return nil }
+    return try await receiveLock.withLock {
       do {
         return try await receiveLocked()
       } catch {
@@ -262,12 +263,30 @@ public final class SecretStreamConnection: MessageStream {
   }
 
   /// Ends the stream cleanly: queued frames are flushed, then the peer reads end of stream. The
-  /// socket is fully closed once the peer closes too (or after a short grace period).
+  /// socket is fully closed as soon as the peer closes its side too, or after a grace period.
   public func close() {
     guard closing.set() else { return }
     tcp.shutdownWrite()
     let tcp = self.tcp
-    _ = tcp.eventLoop.schedule(after: .seconds(2)) { tcp.close() }
+    let lock = receiveLock
+    let receiver = self.receiver
+    let grace = configuration.closeGracePeriod
+    let timer = tcp.eventLoop.schedule(after: grace) { tcp.close() }
+    // Drain what the peer still sends until its end of stream, then release the socket.
+    Task(executorPreference: tcp.eventLoop) {
+      await lock.withLock {
+        if !receiver.ended {
+          let deadline = ContinuousClock.now + grace
+          while true {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero, let chunk = try? await tcp.read(timeout: remaining), !chunk.isEmpty
+            else { break }
+          }
+        }
+      }
+      timer.cancel()
+      tcp.close()
+    }
   }
 
   /// Closes the socket at once, dropping unsent frames.

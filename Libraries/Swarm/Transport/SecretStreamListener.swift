@@ -60,7 +60,8 @@ public final class SecretStreamListener: Sendable {
     try await withTaskCancellationHandler {
       try await withThrowingDiscardingTaskGroup { group in
         while let tcp = try await listener.accept() {
-          group.addTask {
+          // The whole life of a connection runs on its own loop: no thread hop per read or write.
+          group.addTask(executorPreference: tcp.eventLoop) {
             if let connection = await self.handshake(tcp) { await handler(connection) }
           }
         }

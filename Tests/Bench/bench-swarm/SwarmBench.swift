@@ -195,9 +195,11 @@ enum SwarmBench {
           while ContinuousClock.now < deadline {
             let connection = try await SecretStreamConnection.connect(
               host: "127.0.0.1", port: port, keyPair: key, remotePublicKey: serverKey.publicKey)
-            try await connection.send([1, 2, 3])
-            guard try await connection.receive() == [1, 2, 3] else { fail("echo mismatch") }
-            connection.abort()
+            try await withTaskExecutorPreference(connection.eventLoop) {
+              try await connection.send([1, 2, 3])
+              guard try await connection.receive() == [1, 2, 3] else { fail("echo mismatch") }
+              connection.close()
+            }
             done.value.add(1, ordering: .relaxed)
           }
         }
