@@ -15,9 +15,10 @@ SSE_SUBSCRIBERS="${SSE_SUBSCRIBERS:-1000}"
 SSE_EVENTS="${SSE_EVENTS:-200}"
 SCRATCH="${SCRATCH:-$ROOT/.build}"
 
-ensure_packages caddy wrk || true
+ensure_packages caddy wrk curl || true
 command -v caddy >/dev/null || die "caddy is not installed (Debian package 'caddy'); the benchmark needs it as its peer"
 command -v wrk >/dev/null || die "wrk is not installed (Debian package 'wrk'); the benchmark needs it as its load generator"
+command -v curl >/dev/null || die "curl is not installed (Debian package 'curl'); the benchmark checks both servers with it"
 
 log "building bench-http (release)"
 swift build -c release --scratch-path "$SCRATCH" --product bench-http >&2
