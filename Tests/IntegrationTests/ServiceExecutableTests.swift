@@ -1,0 +1,220 @@
+import Foundation
+import HTTP
+import Testing
+
+/// A service executable and whether it has a public HTTP listener.
+struct ServiceUnderTest: Sendable, CustomTestStringConvertible {
+  let name: String
+  let servesHTTP: Bool
+  var testDescription: String { name }
+
+  static let all = [
+    ServiceUnderTest(name: "app-node", servesHTTP: true),
+    ServiceUnderTest(name: "wrk-ork", servesHTTP: false),
+    ServiceUnderTest(name: "wrk-server-k8s-nvidia", servesHTTP: false),
+    ServiceUnderTest(name: "proxy-inference", servesHTTP: true),
+    ServiceUnderTest(name: "wrk-agent-instance", servesHTTP: false),
+    ServiceUnderTest(name: "wrk-agent-inference", servesHTTP: false),
+    ServiceUnderTest(name: "dht-node", servesHTTP: false),
+  ]
+
+  /// Arguments for a run on free ports with `dataDir`.
+  func arguments(dataDir: String) -> [String] {
+    ["--admin-port", "0", "--data-dir", dataDir] + (servesHTTP ? ["--http-port", "0"] : [])
+  }
+}
+
+/// Fetches `target` from a loopback port and returns the status and body.
+func fetch(_ client: HTTPClient, _ target: String, port: Int) async throws -> (status: Int, body: String) {
+  let response = try await client.get(target, host: "127.0.0.1", port: port)
+  let body = try await response.collect()
+  return (response.status.code, String(decoding: body, as: UTF8.self))
+}
+
+@Suite struct ServiceExecutableTests {
+  @Test(arguments: ServiceUnderTest.all)
+  func startsServesHealthAndMetricsAndStopsOnSIGTERM(service: ServiceUnderTest) async throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.cleanup() }
+    let dataDir = dir.path + "/data"
+    let child = try ServiceProcess(try BuildProducts.path(service.name), service.arguments(dataDir: dataDir))
+    defer { child.killIfRunning() }
+    let client = HTTPClient()
+    defer { client.shutdown() }
+
+    let admin = try await child.port(of: "admin")
+    #expect(admin > 0)
+    let healthz = try await fetch(client, "/healthz", port: admin)
+    #expect(healthz.status == 200)
+    #expect(healthz.body.contains("\"status\":\"ok\""))
+    var ready = try await fetch(client, "/readyz", port: admin)
+    for _ in 0..<100 where ready.status != 200 {
+      try await Task.sleep(for: .milliseconds(20))
+      ready = try await fetch(client, "/readyz", port: admin)
+    }
+    #expect(ready.status == 200)
+    let metrics = try await fetch(client, "/metrics", port: admin)
+    #expect(metrics.status == 200)
+    #expect(metrics.body.contains("# TYPE cosmicac_build_info gauge"))
+    #expect(metrics.body.contains("cosmicac_build_info{service=\"\(service.name)\",version=\""))
+    #expect(metrics.body.contains("cosmicac_admin_requests_total{path=\"/healthz\"} 1"))
+
+    let keyPath = dataDir + "/identity.key"
+    let attributes = try FileManager.default.attributesOfItem(atPath: keyPath)
+    #expect(attributes[.posixPermissions] as? Int == 0o600)
+    let key = try String(contentsOfFile: keyPath, encoding: .utf8)
+    #expect(key.count == 64 && key.allSatisfy(\.isHexDigit))
+
+    if service.servesHTTP {
+      let http = try await child.port(of: "http")
+      #expect(http != admin)
+      #expect(try await fetch(client, "/healthz", port: http).status == 200)
+      #expect(try await fetch(client, "/metrics", port: http).status == 404)
+      #expect(try await fetch(client, "/readyz", port: http).status == 404)
+    } else {
+      #expect(!child.lines.contains { $0.contains("\"listener\":\"http\"") })
+    }
+
+    child.terminate()
+    let status = await child.waitForExit(timeout: .seconds(5))
+    #expect(status == 0, "stderr: \(child.standardError)")
+    let objects = child.lines.map { ServiceProcess.json($0) }
+    #expect(!objects.isEmpty && objects.allSatisfy { $0 != nil }, "every stdout line is JSON: \(child.lines)")
+    for case let object? in objects {
+      #expect(object["ts"] is String && object["level"] is String && object["msg"] is String)
+      #expect(object["logger"] as? String == service.name)
+    }
+    #expect(child.lines.filter { $0.contains("\"msg\":\"listening\"") }.count == (service.servesHTTP ? 2 : 1))
+    #expect(child.lines.contains { $0.contains("\"reason\":\"SIGTERM\"") })
+  }
+
+  @Test(arguments: ServiceUnderTest.all)
+  func aBadConfigurationExitsWithEveryProblemListed(service: ServiceUnderTest) async throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.cleanup() }
+    let child = try ServiceProcess(
+      try BuildProducts.path(service.name), ["--admin-port", "99999", "--data-dir", dir.path],
+      environment: ["COSMICAC_LOG_LEVEL": "loud"])
+    defer { child.killIfRunning() }
+    #expect(await child.waitForExit() == 2)
+    let message = child.standardError
+    #expect(message.contains("admin-port: 99999 is out of range 0...65535 (from flag --admin-port)"))
+    #expect(message.contains("log-level: \"loud\" is not one of"))
+    #expect(message.contains("COSMICAC_LOG_LEVEL"))
+    #expect(!FileManager.default.fileExists(atPath: dir.path + "/identity.key"))
+  }
+
+  @Test(arguments: ServiceUnderTest.all)
+  func helpListsTheCommonFlags(service: ServiceUnderTest) async throws {
+    let child = try ServiceProcess(try BuildProducts.path(service.name), ["--help"])
+    defer { child.killIfRunning() }
+    #expect(await child.waitForExit() == 0)
+    let help = child.lines.joined(separator: "\n")
+    for flag in ["--help", "--config FILE", "--data-dir DIR", "--admin-port N", "--log-level LEVEL"] {
+      #expect(help.contains(flag))
+    }
+    #expect(help.contains("--http-port N") == service.servesHTTP)
+    #expect(help.contains("--http-host HOST") == service.servesHTTP)
+  }
+
+  @Test func aConfigFileIsReadAndFlagsOverrideIt() async throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.cleanup() }
+    let config = dir.path + "/app-node.json"
+    try #"{"httpPort": 1, "logLevel": "debug", "dataDir": "\#(dir.path)/from-file"}"#.write(
+      toFile: config, atomically: true, encoding: .utf8)
+    let child = try ServiceProcess(
+      try BuildProducts.path("app-node"), ["--config", config, "--http-port", "0", "--admin-port", "0"])
+    defer { child.killIfRunning() }
+    _ = try await child.port(of: "http")
+    #expect(FileManager.default.fileExists(atPath: dir.path + "/from-file/identity.key"))
+    #expect(child.lines.contains { $0.contains("\"level\":\"debug\"") })
+    child.terminate()
+    #expect(await child.waitForExit() == 0)
+  }
+
+  @Test func aConfigFileWithAnUnknownKeyIsRefused() async throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.cleanup() }
+    let config = dir.path + "/c.json"
+    try #"{"adminPrt": 5}"#.write(toFile: config, atomically: true, encoding: .utf8)
+    let child = try ServiceProcess(
+      try BuildProducts.path("wrk-ork"), ["--config", config, "--data-dir", dir.path])
+    defer { child.killIfRunning() }
+    #expect(await child.waitForExit() == 2)
+    #expect(child.standardError.contains("unknown key \"adminPrt\""))
+  }
+
+  @Test func keepsItsIdentityAcrossRestartsAndRefusesAnExposedKey() async throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.cleanup() }
+    let keyPath = dir.path + "/identity.key"
+    var keys: [String] = []
+    for _ in 0..<2 {
+      let child = try ServiceProcess(
+        try BuildProducts.path("dht-node"), ["--admin-port", "0", "--data-dir", dir.path])
+      defer { child.killIfRunning() }
+      _ = try await child.port(of: "admin")
+      keys.append(try String(contentsOfFile: keyPath, encoding: .utf8))
+      child.terminate()
+      #expect(await child.waitForExit() == 0)
+    }
+    #expect(keys.count == 2 && keys[0] == keys[1])
+
+    chmod(keyPath, 0o644)
+    let refused = try ServiceProcess(
+      try BuildProducts.path("dht-node"), ["--admin-port", "0", "--data-dir", dir.path])
+    defer { refused.killIfRunning() }
+    #expect(await refused.waitForExit() == 2)
+    #expect(refused.standardError.contains("must not be readable by group or others"))
+  }
+
+  @Test func aPortInUseIsARuntimeFailure() async throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.cleanup() }
+    let first = try ServiceProcess(
+      try BuildProducts.path("wrk-ork"), ["--admin-port", "0", "--data-dir", dir.path + "/a"])
+    defer { first.killIfRunning() }
+    let port = try await first.port(of: "admin")
+    let second = try ServiceProcess(
+      try BuildProducts.path("wrk-ork"), ["--admin-port", String(port), "--data-dir", dir.path + "/b"])
+    defer { second.killIfRunning() }
+    #expect(await second.waitForExit() == 1)
+    #expect(second.lines.contains { $0.contains("\"msg\":\"cannot listen\"") })
+    first.terminate()
+    #expect(await first.waitForExit() == 0)
+  }
+}
+
+@Suite struct CLITests {
+  func run(_ arguments: [String]) async throws -> (status: Int32?, out: String, err: String) {
+    let child = try ServiceProcess(try BuildProducts.path("cosmicac"), arguments)
+    defer { child.killIfRunning() }
+    let status = await child.waitForExit()
+    return (status, child.lines.joined(separator: "\n"), child.standardError)
+  }
+
+  @Test func helpListsTheCommandsAndExitCodes() async throws {
+    for flag in ["--help", "-h", "help"] {
+      let result = try await run([flag])
+      #expect(result.status == 0)
+      #expect(result.out.contains("usage: cosmicac <command>"))
+      #expect(result.out.contains("version"))
+      #expect(result.out.contains("Exit status"))
+    }
+  }
+
+  @Test func versionPrintsTheVersion() async throws {
+    let result = try await run(["version"])
+    #expect(result.status == 0)
+    #expect(result.out == "cosmicac 0.1.0")
+  }
+
+  @Test(arguments: [["frobnicate"], [], ["version", "extra"]])
+  func usageErrorsExitTwoWithUsageOnStandardError(arguments: [String]) async throws {
+    let result = try await run(arguments)
+    #expect(result.status == 2)
+    #expect(result.out.isEmpty)
+    #expect(result.err.contains("usage: cosmicac <command>"))
+  }
+}
