@@ -105,20 +105,23 @@ public struct SecretStream: @unchecked Sendable {
     }
   }
 
-  /// The frame for one message.
+  /// The frame for one message, encrypted straight into its final buffer.
   public func encrypt(_ message: some ContiguousByteSource) throws(SecretStreamError) -> [UInt8] {
-    var out: [UInt8] = []
-    var failure: SecretStreamError?
-    message.withUnsafeBytes { m in
-      out.reserveCapacity(3 + m.count + Self.overhead)
-      do throws(SecretStreamError) {
-        try encrypt(m, appendingTo: &out)
-      } catch {
-        failure = error
+    let length: Int = message.withUnsafeBytes { $0.count }
+    guard length <= maxMessageLength else {
+      throw SecretStreamError.frameTooLarge(length + Self.overhead, limit: maxMessageLength + Self.overhead)
+    }
+    let bodyLength = length + Self.overhead
+    return message.withUnsafeBytes { m in
+      [UInt8](unsafeUninitializedCapacity: 3 + bodyLength) { out, initialized in
+        out[0] = UInt8(truncatingIfNeeded: bodyLength)
+        out[1] = UInt8(truncatingIfNeeded: bodyLength >> 8)
+        out[2] = UInt8(truncatingIfNeeded: bodyLength >> 16)
+        encryptor.push(
+          m, into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(out)[3...]))
+        initialized = 3 + bodyLength
       }
     }
-    if let failure { throw failure }
-    return out
   }
 
   /// A keep-alive frame (an encrypted empty message).
