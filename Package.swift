@@ -54,7 +54,11 @@ let package = Package(
     .executable(name: "fuzz-compact-encoding", targets: ["fuzz-compact-encoding"]),
     .executable(name: "fuzz-noise-responder", targets: ["fuzz-noise-responder"]),
     .executable(name: "fuzz-protomux", targets: ["fuzz-protomux"]),
+    .executable(name: "fuzz-dht-message", targets: ["fuzz-dht-message"]),
+    .executable(name: "fuzz-store-block", targets: ["fuzz-store-block"]),
     .executable(name: "bench-http", targets: ["bench-http"]),
+    .executable(name: "bench-dht", targets: ["bench-dht"]),
+    .executable(name: "bench-store", targets: ["bench-store"]),
     .executable(name: "bench-swarm", targets: ["bench-swarm"]),
     .executable(name: "bench-hrpc", targets: ["bench-hrpc"]),
   ],
@@ -73,6 +77,8 @@ let package = Package(
     library("Crypto", ["CSodium"]),
     library("Swarm", ["Net", "Crypto", "Wire", "ServiceKit"]),
     library("HRPC", ["Swarm", "Wire", "ServiceKit"]),
+    library("Store", ["Swarm", "Crypto", "Wire", "ServiceKit"]),
+    library("SwarmTesting", ["Swarm", "Crypto", "Wire", "Net"]),
 
     service("AppNode", serviceDeps),
     service("WrkOrk", serviceDeps),
@@ -87,10 +93,14 @@ let package = Package(
     fuzz("fuzz-compact-encoding", ["Wire"]),
     fuzz("fuzz-noise-responder", ["Swarm", "Crypto"]),
     fuzz("fuzz-protomux", ["Swarm"]),
+    fuzz("fuzz-dht-message", ["Swarm"]),
+    fuzz("fuzz-store-block", ["Store"]),
 
     bench("bench-http", ["HTTP", "Net"]),
     bench("bench-swarm", ["Swarm", "Crypto", "Net"]),
     bench("bench-hrpc", ["HRPC", "Swarm", "Crypto", "Net"]),
+    bench("bench-dht", ["Swarm", "SwarmTesting", "Crypto", "Net"]),
+    bench("bench-store", ["Store", "Crypto", "Swarm", "Net"]),
 
     tests("ServiceKitTests", ["ServiceKit"]),
     tests("NetTests", ["Net"]),
@@ -99,6 +109,8 @@ let package = Package(
     tests("CryptoTests", ["Crypto"]),
     tests("SwarmTests", ["Swarm", "Wire", "Crypto", "Net"]),
     tests("HRPCTests", ["HRPC", "Swarm", "Crypto", "Net"]),
+    tests("DHTTests", ["Swarm", "SwarmTesting", "Wire", "Crypto", "Net", "HRPC"]),
+    tests("StoreTests", ["Store", "Swarm", "Wire", "Crypto", "Net"]),
     tests("IntegrationTests", ["ServiceKit", "HTTP", "Net"]),
   ]
 )
