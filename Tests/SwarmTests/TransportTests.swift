@@ -221,6 +221,41 @@ private struct RawClient {
     raw.tcp.close()
   }
 
+  @Test func keepAlivesHoldOffTheIdleTimeout() async throws {
+    let serverKey = Ed25519KeyPair.generate()
+    var serverConfiguration = SecretStreamConfiguration()
+    serverConfiguration.idleTimeout = .milliseconds(300)
+    let (listener, _) = try makeServer(keyPair: serverKey, configuration: serverConfiguration)
+    defer { listener.close() }
+
+    // With keep-alives every 50 ms, 700 ms of application silence is not idle.
+    var clientConfiguration = SecretStreamConfiguration()
+    clientConfiguration.keepAliveInterval = .milliseconds(50)
+    async let first = listener.accept()
+    let chatty = try await SecretStreamConnection.connect(
+      host: "127.0.0.1", port: listener.localAddress.port, keyPair: .generate(),
+      remotePublicKey: serverKey.publicKey,
+      configuration: clientConfiguration)
+    let server1 = try #require(try await first)
+    let sender = Task {
+      try await Task.sleep(for: .milliseconds(700))
+      try await chatty.send([42])
+    }
+    #expect(try await server1.receive() == [42])
+    try await sender.value
+
+    // Without them, the server gives up on a silent client.
+    async let second = listener.accept()
+    let quiet = try await SecretStreamConnection.connect(
+      host: "127.0.0.1", port: listener.localAddress.port, keyPair: .generate(),
+      remotePublicKey: serverKey.publicKey)
+    let server2 = try #require(try await second)
+    await #expect(throws: SecretStreamError.timedOut("")) { try await server2.receive() }
+    chatty.abort()
+    quiet.abort()
+    server1.abort()
+  }
+
   @Test func oversizedFrameIsRefused() async throws {
     let serverKey = Ed25519KeyPair.generate()
     var configuration = SecretStreamConfiguration()

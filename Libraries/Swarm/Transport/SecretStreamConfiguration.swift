@@ -7,6 +7,9 @@ public struct SecretStreamConfiguration: Sendable {
   public var frameTimeout: Duration = .seconds(30)
   /// With a value, a connection on which nothing at all arrives for this long is closed.
   public var idleTimeout: Duration?
+  /// With a value, a keep-alive (an empty encrypted message) is sent whenever this long passed
+  /// without any frame sent, so that a peer's `idleTimeout` does not fire (HyperDHT uses 5 s).
+  public var keepAliveInterval: Duration?
   /// The largest frame body sent or accepted (at most 2^24 - 1).
   public var maxFrameLength = SecretStream.maxFrameLength
   /// After `close()`, how long to wait for the peer to close its side before dropping the socket.

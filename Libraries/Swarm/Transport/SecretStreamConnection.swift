@@ -29,6 +29,7 @@ public final class SecretStreamConnection: MessageStream {
   private let sender: Sender
   private let receiver: Receiver
   private let closing = ClosingFlag()
+  private let sentRecently = Atomic<Bool>(false)
 
   // @unchecked Sendable: `stream` is only touched while holding `sendLock`.
   private final class Sender: @unchecked Sendable {
@@ -181,8 +182,21 @@ public final class SecretStreamConnection: MessageStream {
     _ = try stream.receive(header)
     var full = FrameDecoder(maxFrameLength: configuration.maxFrameLength)
     full.append(decoder.takeBuffered())
-    return SecretStreamConnection(
+    let connection = SecretStreamConnection(
       tcp: tcp, configuration: configuration, stream: stream, decoder: full, remotePayload: payload)
+    if let interval = configuration.keepAliveInterval { connection.scheduleKeepAlive(every: interval) }
+    return connection
+  }
+
+  /// Sends a keep-alive whenever a whole interval passed without any frame sent.
+  private func scheduleKeepAlive(every interval: Duration) {
+    _ = tcp.eventLoop.schedule(after: interval) { [weak self] in
+      guard let self, !self.closing.isSet else { return }
+      if !self.sentRecently.exchange(false, ordering: .relaxed) {
+        Task(executorPreference: self.tcp.eventLoop) { try? await self.sendKeepAlive() }
+      }
+      self.scheduleKeepAlive(every: interval)
+    }
   }
 
   // MARK: MessageStream
@@ -192,6 +206,7 @@ public final class SecretStreamConnection: MessageStream {
     try await sendLock.withLock {
       if closing.isSet { throw SecretStreamError.closed }
       let frame = try sender.stream.encrypt(message)
+      sentRecently.store(true, ordering: .relaxed)
       try await Self.write(tcp, frame)
     }
   }
@@ -206,6 +221,7 @@ public final class SecretStreamConnection: MessageStream {
         let stream = sender.stream
         try message.withUnsafeBytes { m in try stream.encrypt(m, appendingTo: &out) }
       }
+      sentRecently.store(true, ordering: .relaxed)
       try await Self.write(tcp, out)
     }
   }
