@@ -224,11 +224,11 @@ private struct RawClient {
   @Test func keepAlivesHoldOffTheIdleTimeout() async throws {
     let serverKey = Ed25519KeyPair.generate()
     var serverConfiguration = SecretStreamConfiguration()
-    serverConfiguration.idleTimeout = .milliseconds(300)
+    serverConfiguration.idleTimeout = .milliseconds(600)
     let (listener, _) = try makeServer(keyPair: serverKey, configuration: serverConfiguration)
     defer { listener.close() }
 
-    // With keep-alives every 50 ms, 700 ms of application silence is not idle.
+    // With keep-alives every 50 ms, 900 ms of application silence is not idle.
     var clientConfiguration = SecretStreamConfiguration()
     clientConfiguration.keepAliveInterval = .milliseconds(50)
     async let first = listener.accept()
@@ -238,7 +238,7 @@ private struct RawClient {
       configuration: clientConfiguration)
     let server1 = try #require(try await first)
     let sender = Task {
-      try await Task.sleep(for: .milliseconds(700))
+      try await Task.sleep(for: .milliseconds(900))
       try await chatty.send([42])
     }
     #expect(try await server1.receive() == [42])
