@@ -6,7 +6,7 @@ SHARED="$(cd "$ROOT/.." && pwd)/shared"
 
 # Debian packages every build and test needs; later features append to this list.
 BASE_PACKAGES=(libsodium-dev libssl-dev libcurl4-openssl-dev libhiredis-dev libnghttp2-dev pkg-config
-  redis-server caddy wrk openssh-server openssh-client bubblewrap tmux iproute2 python3-pip)
+  redis-server caddy wrk openssh-server openssh-client bubblewrap tmux iproute2 python3-pip curl procps)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -36,3 +36,58 @@ ensure_pip() {
 
 # free_port: prints a TCP port that was free a moment ago.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# SCRATCH: the SwiftPM build directory the scripts share (override with COSMICAC_SCRATCH).
+SCRATCH="${COSMICAC_SCRATCH:-$ROOT/.build}"
+
+# SERVICE_EXECUTABLES: every service product, in start order (the CLI `cosmicac` is not a service).
+SERVICE_EXECUTABLES=(dht-node wrk-ork wrk-server-k8s-nvidia app-node proxy-inference wrk-agent-instance
+  wrk-agent-inference)
+
+# HTTP_SERVICES: the services with a public HTTP listener (`--http-host`, `--http-port`).
+HTTP_SERVICES=(app-node proxy-inference)
+
+# proc_start_time PID: prints the process's start time in clock ticks since boot (field 22 of
+# /proc/PID/stat), which with the pid identifies one process even after the pid is reused.
+proc_start_time() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  # shellcheck disable=SC2086
+  set -- $stat
+  echo "${20}"
+}
+
+# is_same_process PID START: true when PID is alive and started at START (not a reused pid).
+is_same_process() {
+  [ -n "$1" ] && [ -n "$2" ] && [ "$(proc_start_time "$1" 2>/dev/null)" = "$2" ]
+}
+
+# wait_for_log_line FILE PATTERN... SECONDS PID: waits until one line of FILE contains every
+# PATTERN (fixed strings), printing it; fails if PID exits or SECONDS pass first.
+wait_for_log_line() {
+  local file="$1"; shift
+  local pid="${*: -1}"; local seconds="${*: -2:1}"
+  local patterns=("${@:1:$#-2}")
+  local deadline=$((SECONDS + seconds)) line
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if [ -f "$file" ]; then
+      line="$(grep -F -- "${patterns[0]}" "$file" 2>/dev/null || true)"
+      for p in "${patterns[@]:1}"; do line="$(printf '%s\n' "$line" | grep -F -- "$p" || true)"; done
+      if [ -n "$line" ]; then printf '%s\n' "$line" | head -n 1; return 0; fi
+    fi
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# json_field LINE KEY: prints the value of a top-level string or number field of a JSON line.
+json_field() {
+  python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"
+}
+
+# http_status URL: prints the HTTP status code of a GET (000 when nothing answers).
+http_status() {
+  curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" 2>/dev/null || true
+}
