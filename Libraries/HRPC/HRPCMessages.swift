@@ -12,6 +12,9 @@ import Wire
 ///   call's final response (type 1), which ends the stream (with a value or an error);
 /// - type 3 cancel: `uint id` — the client gave up on call `id` (timeout, cancellation, stream
 ///   closed); the server cancels the handler and sends nothing more for it.
+/// - type 4 client stream item: `uint id || raw item` — input the client sends into a running
+///   streaming call (shell stdin, for example); the handler reads it from `HRPCStreamWriter.incoming`;
+/// - type 5 client stream end: `uint id` — the client sends no more input to call `id`.
 public enum HRPCMessageType {
   /// Request or event.
   public static let request = 0
@@ -21,6 +24,10 @@ public enum HRPCMessageType {
   public static let streamItem = 2
   /// The client cancelled a call.
   public static let cancel = 3
+  /// Input from the client into a streaming call.
+  public static let clientStreamItem = 4
+  /// The end of the client's input to a streaming call.
+  public static let clientStreamEnd = 5
 }
 
 /// A request (type 0).

@@ -38,6 +38,26 @@ public final class HRPCResponseStream: AsyncSequence, Sendable {
     client.abandon(id, with: .cancelled)
   }
 
+  /// Sends one input item into the call (the handler reads it from `HRPCStreamWriter.incoming`);
+  /// suspends under backpressure.
+  public func send(_ item: [UInt8]) async throws(HRPCError) {
+    do {
+      try await client.channel.send(
+        type: HRPCMessageType.clientStreamItem, HRPCStreamItem(id: id, item: item[...]).encoded())
+    } catch {
+      throw .channelClosed("\(error)")
+    }
+  }
+
+  /// Tells the server no more input follows (the handler's `incoming` ends).
+  public func finishSending() async throws(HRPCError) {
+    do {
+      try await client.channel.send(type: HRPCMessageType.clientStreamEnd, HRPCCancel.encoded(id: id))
+    } catch {
+      throw .channelClosed("\(error)")
+    }
+  }
+
   /// The next item, `nil` at the end.
   public func next() async throws(HRPCError) -> [UInt8]? {
     let ready: Result<[UInt8]?, HRPCError>? = state.withLock { s in s.take() }

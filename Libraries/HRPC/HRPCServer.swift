@@ -20,16 +20,23 @@ public struct HRPCServerOptions: Sendable {
   public var protocolName = "protomux-rpc"
   /// The limits of each connection's Protomux.
   public var protomux = ProtomuxOptions()
+  /// Input items a client may queue into one streaming call that its handler has not read yet;
+  /// beyond that the call fails with `STREAM_OVERFLOW`.
+  public var incomingStreamBuffer = 4096
 
   /// Defaults.
   public init() {}
 }
 
 /// Sends the items of a streaming call; the stream ends when the handler returns (or throws).
+/// `incoming` carries what the client sends into the call (`HRPCResponseStream.send`), and ends
+/// when the client calls `finishSending()` or the call ends.
 public struct HRPCStreamWriter: Sendable {
   let channel: ProtomuxChannel
   /// The call id.
   public let id: Int
+  /// The client's input to this call, in order.
+  public let incoming: AsyncStream<[UInt8]>
 
   /// Sends one item; suspends under backpressure. Throws `CANCELLED` once the client cancelled
   /// the call and `CHANNEL_CLOSED` once the connection ended, so a producer loop stops.
@@ -134,6 +141,7 @@ public final class HRPCServer: Sendable {
     }
     let table = methods.withLock { $0 }
     let inflight = InflightCalls()
+    let inputs = IncomingInputs()
     let remoteKey = channel.mux.remotePublicKey
     loop: while true {
       let messages: [ProtomuxInbound]
@@ -151,20 +159,35 @@ public final class HRPCServer: Sendable {
             break loop
           }
           dispatch(
-            request, table: table, channel: channel, access: access, remoteKey: remoteKey, inflight: inflight)
+            request, table: table, channel: channel, access: access, remoteKey: remoteKey, inflight: inflight,
+            inputs: inputs)
         case HRPCMessageType.cancel:
-          if let id = try? HRPCCancel.decode(message.body) { inflight.cancel(id) }
+          if let id = try? HRPCCancel.decode(message.body) {
+            inflight.cancel(id)
+            inputs.finish(id)
+          }
+        case HRPCMessageType.clientStreamItem:
+          guard let item = try? HRPCStreamItem.decode(message.body) else { continue }
+          if !inputs.yield(item.id, Array(item.item)) {
+            inflight.cancel(item.id)
+            inputs.finish(item.id)
+            let overflow = HRPCResponse(id: item.id, result: .failure(.streamOverflow))
+            try? channel.sendNow(type: HRPCMessageType.response, overflow.encoded())
+          }
+        case HRPCMessageType.clientStreamEnd:
+          if let id = try? HRPCCancel.decode(message.body) { inputs.finish(id) }
         default:
           continue
         }
       }
     }
     inflight.cancelAll()
+    inputs.finishAll()
   }
 
   private func dispatch(
     _ request: HRPCRequest, table: [String: Method], channel: ProtomuxChannel, access: HRPCPeerAccess,
-    remoteKey: [UInt8], inflight: InflightCalls
+    remoteKey: [UInt8], inflight: InflightCalls, inputs: IncomingInputs
   ) {
     let id = request.id
     func reply(_ result: Result<ArraySlice<UInt8>, HRPCError>) {
@@ -182,6 +205,14 @@ public final class HRPCServer: Sendable {
     let context = HRPCRequestContext(
       method: request.method, id: id, remotePublicKey: remoteKey, access: access)
     let value = request.value
+    // Open a streaming call's input before its handler starts, so input sent right behind the
+    // request is not lost.
+    let input: AsyncStream<[UInt8]> =
+      if case .stream = method.handler {
+        inputs.open(id, limit: options.incomingStreamBuffer)
+      } else {
+        AsyncStream.makeStream().stream
+      }
     let task = Task {
       let result: Result<ArraySlice<UInt8>, HRPCError>
       do {
@@ -189,7 +220,8 @@ public final class HRPCServer: Sendable {
         case .unary(let handler):
           result = .success(try await handler(context, value)[...])
         case .stream(let handler):
-          try await handler(context, value, HRPCStreamWriter(channel: channel, id: id))
+          defer { inputs.finish(id) }
+          try await handler(context, value, HRPCStreamWriter(channel: channel, id: id, incoming: input))
           result = .success([])
         }
       } catch {
@@ -250,5 +282,40 @@ final class InflightCalls: Sendable {
       return all
     }
     for task in all { task.cancel() }
+  }
+}
+
+/// The input streams of one channel's running streaming calls.
+final class IncomingInputs: Sendable {
+  private let streams = Mutex<[Int: AsyncStream<[UInt8]>.Continuation]>([:])
+
+  /// Opens the input of call `id`.
+  func open(_ id: Int, limit: Int) -> AsyncStream<[UInt8]> {
+    let (stream, continuation) = AsyncStream.makeStream(
+      of: [UInt8].self, bufferingPolicy: .bufferingOldest(limit))
+    streams.withLock { $0[id] = continuation }
+    return stream
+  }
+
+  /// Queues an item; false when the handler's buffer is full.
+  func yield(_ id: Int, _ item: [UInt8]) -> Bool {
+    guard let continuation = streams.withLock({ $0[id] }) else { return true }
+    if case .dropped = continuation.yield(item) { return false }
+    return true
+  }
+
+  /// Ends the input of call `id`.
+  func finish(_ id: Int) {
+    streams.withLock { $0.removeValue(forKey: id) }?.finish()
+  }
+
+  /// Ends every input.
+  func finishAll() {
+    let all = streams.withLock { s in
+      let all = Array(s.values)
+      s = [:]
+      return all
+    }
+    for continuation in all { continuation.finish() }
   }
 }
