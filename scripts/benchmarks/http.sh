@@ -143,6 +143,6 @@ echo "bench http: ours on :$OURS_PORT, caddy $(caddy version | awk '{print $1}')
 compare "small GET (keep-alive)" / "$CONNECTIONS"
 compare "1 MiB body" /1m "$LARGE_CONNECTIONS"
 
-log "server-sent events: $SSE_SUBSCRIBERS subscribers x $SSE_EVENTS events"
+log "server-sent events: $SSE_SUBSCRIBERS subscribers x $SSE_EVENTS events, one event to all every 10 ms"
 "$BIN" sse --port "$OURS_PORT" --subscribers "$SSE_SUBSCRIBERS" --events "$SSE_EVENTS" ||
   die "the SSE load client did not receive every event"

@@ -16,6 +16,8 @@ struct SSELoadClient {
     var delivered: Int
     var expected: Int
     var seconds: Double
+    /// From the first event received to the last, over all subscribers.
+    var windowSeconds: Double
     var p50: Double
     var p99: Double
     var max: Double
@@ -25,7 +27,7 @@ struct SSELoadClient {
   func run() async throws -> Report {
     let request = Array("GET /events?count=\(events) HTTP/1.1\r\nHost: bench\r\n\r\n".utf8)
     let started = ContinuousClock.now
-    let results = await withTaskGroup(of: [UInt64]?.self) { group in
+    let results = await withTaskGroup(of: SSESubscriber.Result?.self) { group in
       for _ in 0..<subscribers {
         group.addTask {
           do {
@@ -44,12 +46,15 @@ struct SSELoadClient {
           }
         }
       }
-      var all: [[UInt64]?] = []
+      var all: [SSESubscriber.Result?] = []
       for await result in group { all.append(result) }
       return all
     }
     let elapsed = ContinuousClock.now - started
-    var latencies = results.compactMap { $0 }.flatMap { $0 }
+    let received = results.compactMap { $0 }
+    var latencies = received.flatMap(\.latencies)
+    let first = received.map(\.first).min() ?? 0
+    let last = received.map(\.last).max() ?? 0
     latencies.sort()
     func percentile(_ p: Double) -> Double {
       guard !latencies.isEmpty else { return 0 }
@@ -58,7 +63,8 @@ struct SSELoadClient {
     }
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     return Report(
-      delivered: latencies.count, expected: subscribers * events, seconds: seconds, p50: percentile(0.5),
+      delivered: latencies.count, expected: subscribers * events, seconds: seconds,
+      windowSeconds: Double(last &- first) / 1e9, p50: percentile(0.5),
       p99: percentile(0.99), max: percentile(1.0), failures: results.filter { $0 == nil }.count)
   }
 }
@@ -67,14 +73,21 @@ struct SSELoadClient {
 ///
 /// `@unchecked Sendable`: used only on its channel's loop.
 final class SSESubscriber: @unchecked Sendable, TCPChannelHandler {
-  private var latencies: [UInt64] = []
+  /// What one subscriber saw: each event's latency (ns) and when the first and last arrived.
+  struct Result: Sendable {
+    var latencies: [UInt64] = []
+    var first: UInt64 = .max
+    var last: UInt64 = 0
+  }
+
+  private var result = Result()
   private var carry: [UInt8] = []
-  private var done: CheckedContinuation<[UInt64]?, Never>?
+  private var done: CheckedContinuation<Result?, Never>?
   private static let marker = Array("data: ".utf8)
   private static let lastChunk = Array("\r\n0\r\n\r\n".utf8)
 
-  init(expected: Int, done: CheckedContinuation<[UInt64]?, Never>) {
-    latencies.reserveCapacity(expected)
+  init(expected: Int, done: CheckedContinuation<Result?, Never>) {
+    result.latencies.reserveCapacity(expected)
     self.done = done
   }
 
@@ -97,7 +110,9 @@ final class SSESubscriber: @unchecked Sendable, TCPChannelHandler {
             j += 1
           }
           guard j < count else { break }
-          latencies.append(now >= value ? now - value : 0)
+          result.latencies.append(now >= value ? now - value : 0)
+          result.first = min(result.first, now)
+          result.last = now
           i = j
           consumed = j
         } else {
@@ -116,7 +131,7 @@ final class SSESubscriber: @unchecked Sendable, TCPChannelHandler {
   func channelWritable(_ channel: TCPChannel) {}
 
   func channelClosed(_ channel: TCPChannel, error: NetError?) {
-    done?.resume(returning: error == nil ? latencies : nil)
+    done?.resume(returning: error == nil ? result : nil)
     done = nil
   }
 }
