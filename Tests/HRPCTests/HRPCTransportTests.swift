@@ -70,6 +70,46 @@ import Testing
     await readOnlyClient.waitClosed()
   }
 
+  @Test func serverConnectionDyingMidCallFailsPendingCallsPromptly() async throws {
+    let serverKeys = Ed25519KeyPair.generate()
+    let clientKeys = Ed25519KeyPair.generate()
+    let server = HRPCServer(firewall: HRPCFirewall(allow: [clientKeys.publicKey]))
+    let started = Recorder<Int>()
+    server.registerRaw("hang", access: .read) { context, _ in
+      started.add(context.id)
+      try await Task.sleep(for: .seconds(30))
+      return []
+    }
+    let connections = Recorder<SecretStreamConnection>()
+    let listener = try SecretStreamListener.listen(
+      host: "127.0.0.1", port: 0, keyPair: serverKeys, firewall: server.firewallHook)
+    let serving = Task {
+      try await listener.run { connection in
+        connections.add(connection)
+        await server.serve(connection)
+      }
+    }
+    defer {
+      listener.close()
+      serving.cancel()
+    }
+    let stream = try await SecretStreamConnection.connect(
+      host: "127.0.0.1", port: listener.localAddress.port, keyPair: clientKeys,
+      remotePublicKey: serverKeys.publicKey)
+    let client = try await HRPCClient.connect(over: stream)
+    let calls = (0..<10).map { _ in Task { try await client.call("hang", [], timeout: .seconds(30)) } }
+    #expect(await started.wait(for: 10).count == 10)
+    let serverSide = try #require(await connections.wait(for: 1).first)
+    let start = ContinuousClock.now
+    serverSide.close()
+    for call in calls {
+      await #expect(throws: HRPCError.channelClosed) { _ = try await call.value }
+    }
+    #expect(ContinuousClock.now - start < .seconds(2))
+    client.close()
+    await client.waitClosed()
+  }
+
   @Test func unlistedKeyIsRefused() async throws {
     let serverKeys = Ed25519KeyPair.generate()
     let (listener, serving) = try Self.startServer(
