@@ -1,0 +1,174 @@
+import Swarm
+import Wire
+
+/// Tuning for replication.
+public struct ReplicatorOptions: Sendable {
+  /// Blocks asked for in one request.
+  public var requestBlocks = 512
+  /// Requests in flight per peer: with `requestBlocks` this bounds what a follower buffers.
+  public var window = 4
+  /// Most value bytes a served proof carries (the range is cut short beyond it).
+  public var maxResponseBytes = 2 << 20
+
+  /// The defaults.
+  public init() {}
+}
+
+/// Replicates one `Log` with peers over Protomux channels `cosmicac/store` whose id is the log's
+/// discovery key. Each side announces its signed head (and every new one as it commits); the side
+/// that lags requests ranges, a window at a time, and stores a block only after its proof verifies
+/// against the writer's signature. Disconnects lose nothing: a new session resumes from the
+/// stored length. Only peers whose public key is on the allow-list replicate.
+public final class LogReplicator: Sendable {
+  /// The Protomux protocol name.
+  public static let protocolName = "cosmicac/store"
+
+  enum MessageType {
+    static let sync = 0
+    static let request = 1
+    static let data = 2
+    static let none = 3
+  }
+
+  /// The log replicated.
+  public let log: Log
+  /// Remote public keys allowed to replicate.
+  public let allowedKeys: Set<[UInt8]>
+  /// Tuning.
+  public let options: ReplicatorOptions
+
+  /// A replicator for `log` that talks only to peers whose key is in `allowedKeys`.
+  public init(log: Log, allowedKeys: some Sequence<[UInt8]>, options: ReplicatorOptions = ReplicatorOptions())
+  {
+    self.log = log
+    self.allowedKeys = Set(allowedKeys)
+    self.options = options
+  }
+
+  /// Runs a Protomux over `stream` and replicates until the stream or channel ends; closes the
+  /// stream afterwards.
+  public func replicate(over stream: any MessageStream) async throws {
+    let mux = Protomux(stream: stream)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { await mux.run() }
+      defer {
+        mux.close()
+        stream.close()
+      }
+      try await replicate(on: mux)
+    }
+  }
+
+  /// Opens the log's channel on a running `mux` and replicates until it closes. Throws
+  /// `notAllowed` for a peer off the allow-list and `invalidProof`/`invalidSignature` for a peer
+  /// that sent something it cannot prove (the channel is closed).
+  public func replicate(on mux: Protomux) async throws {
+    guard allowedKeys.contains(mux.remotePublicKey) else { throw StoreError.notAllowed }
+    let channel = try await mux.open(protocolName: Self.protocolName, id: log.discoveryKey)
+    defer { channel.close() }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask {
+        for await head in await self.log.heads() {
+          try await channel.send(type: MessageType.sync, head.wireEncoded())
+        }
+      }
+      defer { group.cancelAll() }
+      try await receiveLoop(channel)
+    }
+  }
+
+  struct Session {
+    var remoteHead: SignedHead?
+    var nextRequest: UInt64 = 0
+    var outstanding = 0
+  }
+
+  private func receiveLoop(_ channel: ProtomuxChannel) async throws {
+    var session = Session()
+    while true {
+      let batch = try await channel.receiveAvailable()
+      if batch.isEmpty { return }
+      for message in batch {
+        try await handle(message, channel: channel, session: &session)
+      }
+      try await scheduleRequests(channel, session: &session)
+    }
+  }
+
+  private func handle(_ message: ProtomuxInbound, channel: ProtomuxChannel, session: inout Session)
+    async throws
+  {
+    switch message.type {
+    case MessageType.sync:
+      var reader = WireReader(message.body)
+      let head: SignedHead
+      do {
+        head = try SignedHead(from: &reader)
+      } catch {
+        throw StoreError.malformed("sync: \(error)")
+      }
+      try head.verify(publicKey: log.publicKey)
+      if let current = session.remoteHead, (current.fork, current.length) >= (head.fork, head.length) {
+        return
+      }
+      session.remoteHead = head
+    case MessageType.request:
+      var reader = WireReader(message.body)
+      let fork: Int
+      let start: Int
+      let end: Int
+      do {
+        fork = try reader.readUInt()
+        start = try reader.readUInt()
+        end = try reader.readUInt()
+      } catch {
+        throw StoreError.malformed("request: \(error)")
+      }
+      await serve(channel, fork: UInt64(fork), start: UInt64(start), end: UInt64(end))
+    case MessageType.data:
+      session.outstanding = max(0, session.outstanding - 1)
+      let proof = try RangeProof.decode(Array(message.body))
+      if !log.isWritable { try await log.apply(proof) }
+    case MessageType.none:
+      session.outstanding = max(0, session.outstanding - 1)
+    default:
+      break
+    }
+  }
+
+  private func serve(_ channel: ProtomuxChannel, fork: UInt64, start: UInt64, end: UInt64) async {
+    var body: [UInt8]
+    if let head = await log.head, head.fork == fork, start < head.length, start < end,
+      let proof = try? await log.proof(
+        start: start, end: min(end, head.length), maxBytes: options.maxResponseBytes)
+    {
+      body = proof.wireEncoded()
+      try? await channel.send(type: MessageType.data, body)
+    } else {
+      var writer = WireWriter()
+      writer.writeUInt(start)
+      writer.writeUInt(end)
+      body = writer.bytes
+      try? await channel.send(type: MessageType.none, body)
+    }
+  }
+
+  private func scheduleRequests(_ channel: ProtomuxChannel, session: inout Session) async throws {
+    guard !log.isWritable, let remote = session.remoteHead else { return }
+    let localFork = await log.fork
+    let localLength = await log.length
+    guard remote.fork >= localFork else { return }
+    let base = remote.fork > localFork ? 0 : localLength
+    if session.outstanding == 0 { session.nextRequest = base }
+    while session.outstanding < options.window && session.nextRequest < remote.length {
+      let end = min(session.nextRequest + UInt64(options.requestBlocks), remote.length)
+      var writer = WireWriter()
+      writer.writeUInt(remote.fork)
+      writer.writeUInt(session.nextRequest)
+      writer.writeUInt(end)
+      try await channel.send(type: MessageType.request, writer.bytes)
+      session.outstanding += 1
+      session.nextRequest = end
+    }
+  }
+}
