@@ -127,6 +127,14 @@ let malformedRequests: [MalformedCase] = [
     "GET /" + String(repeating: "a", count: 80) + " HTTP/1.1\r\nHost: a\r\n\r\n", 414,
     limits: smallLimits),
   MalformedCase(
+    "bare LF beyond the request line limit",
+    "GET /" + String(repeating: "a", count: 80) + "\nHost: a\r\n\r\n", 414,
+    limits: smallLimits),
+  MalformedCase(
+    "request line of CRs", String(repeating: "\r", count: 100), 414, limits: smallLimits),
+  MalformedCase("lone LF before the request", "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+  MalformedCase("Content-Length with trailing garbage", get + "Content-Length: 5x\r\n\r\n", 400),
+  MalformedCase(
     "endless request line", "GET /" + String(repeating: "a", count: 80), 414, limits: smallLimits),
   MalformedCase(
     "too many fields", get + "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", 431, limits: smallLimits),
