@@ -110,6 +110,44 @@ import Testing
     await client.waitClosed()
   }
 
+  @Test func cancellingTheServiceClosesConnectionsAndCancelsHandlers() async throws {
+    let serverKeys = Ed25519KeyPair.generate()
+    let clientKeys = Ed25519KeyPair.generate()
+    let server = HRPCServer(firewall: HRPCFirewall(allow: [clientKeys.publicKey]))
+    let started = Recorder<Int>()
+    let cancelled = Recorder<Bool>()
+    server.registerRaw("hang", access: .read) { context, _ in
+      started.add(context.id)
+      do {
+        try await Task.sleep(for: .seconds(30))
+      } catch {
+        cancelled.add(true)
+        throw error
+      }
+      return []
+    }
+    server.registerRaw("echo", access: .read) { _, value in Array(value) }
+    let listener = try SecretStreamListener.listen(
+      host: "127.0.0.1", port: 0, keyPair: serverKeys, firewall: server.firewallHook)
+    let service = HRPCService(server: server, listener: listener)
+    let running = Task { try await service.run() }
+    let stream = try await SecretStreamConnection.connect(
+      host: "127.0.0.1", port: listener.localAddress.port, keyPair: clientKeys,
+      remotePublicKey: serverKeys.publicKey)
+    let client = try await HRPCClient.connect(over: stream)
+    #expect(try await client.call("echo", [1, 2]) == [1, 2])
+    let pending = Task { try await client.call("hang", [], timeout: .seconds(30)) }
+    #expect(await started.wait(for: 1).count == 1)
+    let start = ContinuousClock.now
+    running.cancel()
+    try await running.value
+    await #expect(throws: HRPCError.channelClosed) { _ = try await pending.value }
+    #expect(await cancelled.wait(for: 1) == [true])
+    #expect(ContinuousClock.now - start < .seconds(3))
+    client.close()
+    await client.waitClosed()
+  }
+
   @Test func unlistedKeyIsRefused() async throws {
     let serverKeys = Ed25519KeyPair.generate()
     let (listener, serving) = try Self.startServer(

@@ -62,11 +62,16 @@ public final class Protomux: Sendable {
   public var isClosed: Bool { state.withLock { $0.closed != nil } }
 
   /// Reads and writes until the stream ends or `close()` is called; then every channel ends.
+  /// Cancelling the calling task closes the connection (queued messages are flushed first).
   public func run() async {
-    await withTaskGroup(of: Void.self) { group in
-      group.addTask { await self.writeLoop() }
-      await self.readLoop()
-      await group.waitForAll()
+    await withTaskCancellationHandler {
+      await withTaskGroup(of: Void.self) { group in
+        group.addTask { await self.writeLoop() }
+        await self.readLoop()
+        await group.waitForAll()
+      }
+    } onCancel: {
+      self.close()
     }
   }
 
