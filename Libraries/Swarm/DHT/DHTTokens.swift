@@ -36,12 +36,16 @@ public struct DHTTokens: Sendable {
     return BLAKE2b.hash256(writer.bytes, key: master)
   }
 
-  /// Rotates when a rotation interval has passed since the last one.
+  /// Rotates once per rotation interval that has passed (at most twice: then no old token is valid).
   public mutating func advance(now: UInt64) {
-    guard now >= rotatedAt + Self.rotationInterval else { return }
-    rotatedAt = now
-    generation += 1
-    secrets = [secrets[1], derive(generation)]
+    var rotations = 0
+    while now >= rotatedAt + Self.rotationInterval && rotations < 2 {
+      rotatedAt += Self.rotationInterval
+      generation += 1
+      secrets = [secrets[1], derive(generation)]
+      rotations += 1
+    }
+    if now >= rotatedAt + Self.rotationInterval { rotatedAt = now }
   }
 
   /// The token issued to `host` now.
