@@ -9,7 +9,8 @@ protocol Selectable: AnyObject {
 }
 
 /// One epoll thread: it waits for socket readiness, runs timers, and runs work handed to it from other
-/// threads. It is also a `TaskExecutor`, so `Task(executorPreference: loop)` runs async code on it.
+/// threads. It is also a `TaskExecutor`, so `Task(executorPreference: loop)` runs async code on it, and
+/// a `SerialExecutor`, so an actor can live on it.
 ///
 /// `@unchecked Sendable`: the cross-thread state (the work queue) is behind `shared`, a `Mutex`; every
 /// other stored property is touched only on the loop thread.
@@ -222,10 +223,21 @@ public final class EventLoop: @unchecked Sendable {
   }
 }
 
-extension EventLoop: TaskExecutor {
+extension EventLoop: TaskExecutor, SerialExecutor {
   /// Runs a task's job on the loop thread.
   public func enqueue(_ job: consuming ExecutorJob) {
     enqueueWork(.job(UnownedJob(job)))
+  }
+
+  /// The loop as the serial executor of an actor: an actor whose `unownedExecutor` returns this runs
+  /// all its methods on the loop thread, next to its sockets.
+  public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+    UnownedSerialExecutor(ordinary: self)
+  }
+
+  /// Traps unless called on the loop thread (used by `assumeIsolated`).
+  public func checkIsolated() {
+    precondition(inEventLoop, "not on the event loop's thread")
   }
 }
 

@@ -59,6 +59,28 @@ struct EventLoopTests {
     }.value
     #expect(result)
   }
+
+  @Test("an actor whose executor is the loop runs on the loop")
+  func actorOnLoop() async throws {
+    let group = EventLoopGroup(threads: 1)
+    defer { group.shutdown() }
+    let actor = LoopBound(group.next())
+    #expect(await actor.call())
+    #expect(await actor.call())
+    #expect(await actor.calls == 2)
+  }
+}
+
+/// An actor whose methods run on an event loop.
+private actor LoopBound {
+  let loop: EventLoop
+  var calls = 0
+  init(_ loop: EventLoop) { self.loop = loop }
+  nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+  func call() -> Bool {
+    calls += 1
+    return loop.inEventLoop
+  }
 }
 
 @Suite("UDP")
