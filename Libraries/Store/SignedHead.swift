@@ -141,6 +141,8 @@ public struct RangeProof: Sendable, Hashable, WireCodable {
     }
     var used = 0
     for root in head.roots {
+      // A root beside the range is taken as signed; the others are rebuilt from the proof.
+      if FlatTree.rightSpan(root.index) / 2 < start || FlatTree.leftSpan(root.index) / 2 >= end { continue }
       let node = try rebuild(root.index, known: known, computed: &computed, used: &used)
       guard node.hash == root.hash, node.size == root.size else {
         throw StoreError.invalidProof("root \(root.index) does not match")

@@ -16,6 +16,7 @@ public final class SimulatedDisk: Sendable {
     var durable: [UInt8] = []
     var current: [UInt8] = []
     var pending: [Pending] = []
+    var syncs = 0
   }
 
   struct State {
@@ -39,6 +40,9 @@ public final class SimulatedDisk: Sendable {
 
   /// Mutating operations (writes, truncations, syncs) so far, across all files.
   public var operations: Int { state.withLock { $0.operations } }
+
+  /// How many times file `name` was synced.
+  public func syncCount(_ name: String) -> Int { state.withLock { $0.files[name]?.syncs ?? 0 } }
 
   /// Whether the power is off (every operation of the old files fails).
   public var isDown: Bool { state.withLock { $0.down } }
@@ -175,6 +179,7 @@ public final class SimulatedStorage: LogStorage {
     try disk.mutate(name, epoch: epoch) { file in
       file.durable = file.current
       file.pending = []
+      file.syncs += 1
     }
   }
 
