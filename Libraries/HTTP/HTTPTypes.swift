@@ -108,6 +108,8 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
   public mutating func remove(_ name: String) { fields.removeAll { $0.name.equalsIgnoringASCIICase(name) } }
   /// The number of fields.
   public var count: Int { fields.count }
+  /// Reserves room for `capacity` fields, so a parser can fill the headers without regrowing them.
+  public mutating func reserveCapacity(_ capacity: Int) { fields.reserveCapacity(capacity) }
   public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
 }
 

@@ -257,6 +257,7 @@ public struct HTTPRequestParser: Sendable {
 
     // Field lines.
     var headers = HTTPHeaders()
+    headers.reserveCapacity(min(limits.maxHeaderCount, 12))
     var count = 0
     var contentLength: Int?
     var transferEncoding = false
