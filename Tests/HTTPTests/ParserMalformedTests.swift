@@ -132,6 +132,7 @@ let malformedRequests: [MalformedCase] = [
     limits: smallLimits),
   MalformedCase(
     "request line of CRs", String(repeating: "\r", count: 100), 414, limits: smallLimits),
+  MalformedCase("endless empty lines", String(repeating: "\r\n", count: 20), 400),
   MalformedCase("lone LF before the request", "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
   MalformedCase("Content-Length with trailing garbage", get + "Content-Length: 5x\r\n\r\n", 400),
   MalformedCase(

@@ -22,6 +22,8 @@ public struct HTTPRequestParser: Sendable {
     case failed(HTTPParseError)
   }
 
+  /// The most empty lines tolerated before a request line.
+  static let maxEmptyLines = 8
   /// The longest chunk-size line (size plus extensions) accepted.
   static let maxChunkLineBytes = 4096
 
@@ -31,6 +33,8 @@ public struct HTTPRequestParser: Sendable {
   var scanned = 0
   /// The index of the request line's LF once seen.
   var requestLineEnd = -1
+  /// Empty lines skipped before the current request line.
+  var emptyLines = 0
   /// Body bytes of the current chunked request so far.
   var chunkedTotal = 0
   /// Bytes and fields of the current trailer section so far.
@@ -192,7 +196,9 @@ public struct HTTPRequestParser: Sendable {
       scanned = lf + 1
       if requestLineEnd < 0 {
         if lf == 1 {
-          // An empty line before the request line (RFC 9112 §2.2): ignore it.
+          // An empty line before the request line (RFC 9112 §2.2): ignore a few.
+          emptyLines += 1
+          if emptyLines > Self.maxEmptyLines { throw .badRequest("too many empty lines before the request") }
           p += 2
           n -= 2
           skipped += 2
@@ -209,6 +215,7 @@ public struct HTTPRequestParser: Sendable {
     let head = try buildHead(p, requestLineEnd: requestLineEnd, headEnd: end)
     scanned = 0
     requestLineEnd = -1
+    emptyLines = 0
     if head.isChunked {
       chunkedTotal = 0
       state = .chunkSize
