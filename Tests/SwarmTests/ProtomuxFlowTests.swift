@@ -55,10 +55,40 @@ import Wire
     }
   }
 
-  @Test func unhandledRemoteOpenIsRejected() async throws {
-    try await withRawPeer { _, raw in
+  @Test func unclaimedRemoteOpenIsRejectedAfterTheGracePeriod() async throws {
+    var options = ProtomuxOptions()
+    options.unclaimedOpenGrace = .milliseconds(50)
+    try await withRawPeer(options: options) { _, raw in
+      let start = ContinuousClock.now
       try await raw.send(PMHex.bytes("00010106746573742f3103616263026869"))
       #expect(PMHex.string(try #require(try await raw.receive())) == "000201")
+      #expect(ContinuousClock.now - start >= .milliseconds(50))
+    }
+  }
+
+  @Test func withoutAGracePeriodUnclaimedOpensAreRejectedAtOnce() async throws {
+    var options = ProtomuxOptions()
+    options.unclaimedOpenGrace = .zero
+    try await withRawPeer(options: options) { _, raw in
+      try await raw.send(PMHex.bytes("00010106746573742f3103616263026869"))
+      #expect(PMHex.string(try #require(try await raw.receive())) == "000201")
+    }
+  }
+
+  /// The peer opened (and already sent a message) before we called `open`: we pair at once and
+  /// get the message.
+  @Test func remoteOpenBeforeLocalOpenPairs() async throws {
+    try await withRawPeer { mux, raw in
+      try await raw.send(PMHex.bytes("00010106746573742f3103616263026869"))
+      try await raw.send(PMHex.bytes("0100036f6e65"))
+      try await Task.sleep(for: .milliseconds(20))
+      let channel = try await mux.open(protocolName: "test/1", id: Array("abc".utf8), handshake: [7])
+      #expect(channel.remoteHandshake == PMHex.bytes("026869"))
+      #expect(try await channel.receive() == ProtomuxInbound(type: 0, body: PMHex.bytes("036f6e65")[...]))
+      let open = try #require(try await raw.receive())
+      #expect(
+        try ProtomuxFrame.decodeControl(type: 1, body: ProtomuxFrame.decode(open)[0].body)
+          == .open(localId: channel.localId, protocolName: "test/1", id: Array("abc".utf8), handshake: [7]))
     }
   }
 

@@ -29,6 +29,9 @@ public final class Protomux: Sendable {
     var local: [Int: ProtomuxChannel] = [:]
     var remote: [Int: ProtomuxChannel] = [:]
     var awaiting: [Key: [ProtomuxChannel]] = [:]
+    /// Channels the peer opened that no local `open` or handler has claimed yet (paired, with
+    /// their messages queued, but our open not sent), kept for `unclaimedOpenGrace`.
+    var unclaimed: [Key: [ProtomuxChannel]] = [:]
     var handlers: [String: Handler] = [:]
     var freeIds: [Int] = []
     var nextId = 1
@@ -96,13 +99,21 @@ public final class Protomux: Sendable {
     state.withLock { $0.handlers[protocolName] = Handler(handshake: handshake, onChannel: onChannel) }
   }
 
-  /// Opens a channel and waits until the peer opens the same (protocol, id) — or rejects it.
+  /// Opens a channel and waits until the peer opens the same (protocol, id) — or rejects it. If
+  /// the peer's open arrived first (within `unclaimedOpenGrace`), the channel pairs at once and
+  /// receives the messages the peer already sent on it.
   public func open(
     protocolName: String, id: [UInt8]? = nil, handshake: [UInt8] = []
   ) async throws(ProtomuxError) -> ProtomuxChannel {
     let channel: ProtomuxChannel = try state.withLock { (s) throws(ProtomuxError) -> ProtomuxChannel in
       if let closed = s.closed { throw closed }
       if s.closing { throw ProtomuxError.closed }
+      let key = Key(protocolName: protocolName, id: id ?? [])
+      if var parked = s.unclaimed[key], !parked.isEmpty {
+        let channel = parked.removeFirst()
+        s.unclaimed[key] = parked.isEmpty ? nil : parked
+        return channel
+      }
       let localId = s.allocateId()
       let channel = ProtomuxChannel(mux: self, localId: localId, protocolName: protocolName, id: id)
       s.local[localId] = channel
@@ -287,6 +298,11 @@ public final class Protomux: Sendable {
     case .close(let remoteId):
       let channel: ProtomuxChannel? = state.withLock { s in
         guard let channel = s.remote.removeValue(forKey: remoteId) else { return nil }
+        let key = Key(protocolName: channel.protocolName, id: channel.id ?? [])
+        if let parked = s.unclaimed[key] {
+          let rest = parked.filter { $0 !== channel }
+          s.unclaimed[key] = rest.isEmpty ? nil : rest
+        }
         if s.local[channel.localId] === channel {
           s.local[channel.localId] = nil
           s.freeIds.append(channel.localId)
@@ -303,6 +319,7 @@ public final class Protomux: Sendable {
     enum Outcome {
       case paired(ProtomuxChannel)
       case accepted(ProtomuxChannel, Handler)
+      case parked(ProtomuxChannel)
       case reject
     }
     if remoteId == 0 {
@@ -318,13 +335,17 @@ public final class Protomux: Sendable {
         s.remote[remoteId] = channel
         return .paired(channel)
       }
-      guard let handler = s.handlers[protocolName], s.local.count < options.maxChannels else {
-        return .reject
-      }
+      guard s.local.count < options.maxChannels else { return .reject }
+      let handler = s.handlers[protocolName]
+      if handler == nil && options.unclaimedOpenGrace <= .zero { return .reject }
       let localId = s.allocateId()
       let channel = ProtomuxChannel(mux: self, localId: localId, protocolName: protocolName, id: id)
       s.local[localId] = channel
       s.remote[remoteId] = channel
+      guard let handler else {
+        s.unclaimed[key, default: []].append(channel)
+        return .parked(channel)
+      }
       return .accepted(channel, handler)
     }
     switch outcome {
@@ -337,7 +358,33 @@ public final class Protomux: Sendable {
       enqueueControl(
         .open(localId: channel.localId, protocolName: protocolName, id: id, handshake: handler.handshake))
       handler.onChannel(channel)
+    case .parked(let channel):
+      channel.paired(remoteId: remoteId, handshake: handshake)
+      let grace = options.unclaimedOpenGrace
+      Task {
+        try? await Task.sleep(for: grace)
+        self.expireUnclaimed(channel, remoteId: remoteId)
+      }
     }
+  }
+
+  /// Rejects a channel the peer opened if nobody claimed it in time.
+  private func expireUnclaimed(_ channel: ProtomuxChannel, remoteId: Int) {
+    let expired: Bool = state.withLock { s in
+      let key = Key(protocolName: channel.protocolName, id: channel.id ?? [])
+      guard let parked = s.unclaimed[key], parked.contains(where: { $0 === channel }) else { return false }
+      let rest = parked.filter { $0 !== channel }
+      s.unclaimed[key] = rest.isEmpty ? nil : rest
+      if s.local[channel.localId] === channel {
+        s.local[channel.localId] = nil
+        s.freeIds.append(channel.localId)
+      }
+      if s.remote[remoteId] === channel { s.remote[remoteId] = nil }
+      return true
+    }
+    guard expired else { return }
+    enqueueControl(.reject(remoteId: remoteId))
+    channel.finish(.failure(.rejected))
   }
 
   private func enqueueControl(_ control: ProtomuxControl) {
@@ -379,6 +426,7 @@ public final class Protomux: Sendable {
           s.local = [:]
           s.remote = [:]
           s.awaiting = [:]
+          s.unclaimed = [:]
           s.outbound = []
           let w = s.writerWaiter
           s.writerWaiter = nil

@@ -58,6 +58,11 @@ public struct ProtomuxError: Error, Sendable, Hashable, CustomStringConvertible 
 
 /// Limits of a `Protomux` connection.
 ///
+/// Pairing policy: a peer's open pairs with a waiting local `open` of the same (protocol, id),
+/// else with a `handle(protocolName:)` handler, else it is parked for `unclaimedOpenGrace` so a
+/// local `open` made a moment later still pairs (both sides opening at once is the usual case);
+/// unclaimed, it is rejected.
+///
 /// Backpressure policy: each channel has a bounded inbound queue (`inboundQueueMessages` and
 /// `inboundQueueBytes`). When a message arrives for a full channel the connection's reader waits
 /// for that channel's consumer to make room — which pushes back on the transport, so the sender
@@ -80,6 +85,10 @@ public struct ProtomuxOptions: Sendable {
   public var maxFrameBytes = 256 << 10
   /// Most channels open at once on one connection; more opens from the peer are rejected.
   public var maxChannels = 4096
+  /// How long a channel the peer opened waits for a local `open` of the same (protocol, id) when
+  /// no handler accepts it; then it is rejected. Its messages are queued meanwhile. Zero rejects
+  /// at once.
+  public var unclaimedOpenGrace: Duration = .seconds(2)
   /// The largest message body `send` accepts (a secret-stream frame carries at most 2^24-1
   /// bytes, including its 17 bytes of overhead and the Protomux header).
   public var maxMessageBytes = (1 << 24) - 64
