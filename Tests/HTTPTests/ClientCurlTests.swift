@@ -19,6 +19,11 @@ private func echoServer() throws -> ScriptedServer {
         try await send(connection, "0\r\n\r\n")
         continue
       }
+      if head.target == "/idle" {
+        try await send(connection, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        try await Task.sleep(for: .seconds(6))
+        return
+      }
       if head.target == "/slow" {
         try await Task.sleep(for: .seconds(2))
         return
@@ -70,6 +75,28 @@ struct ClientCurlTests {
     for try await chunk in response.body { pieces.append(text(chunk)) }
     #expect(pieces.joined() == "#0#1#2")
     #expect(pieces.count >= 2)
+  }
+
+  @Test("dropping an idle streamed body frees the worker for the next transfer")
+  func abandonIdleStream() async throws {
+    let server = try echoServer()
+    defer { server.close() }
+    var configuration = CurlClientConfiguration()
+    configuration.maxConcurrentTransfers = 1
+    configuration.requestTimeout = nil
+    let client = CurlClient(configuration: configuration)
+    defer { client.shutdown() }
+    do {
+      let watch = try await client.execute(HTTPClientRequest(target: "http://127.0.0.1:\(server.port)/idle"))
+      var iterator = watch.body.makeAsyncIterator()
+      #expect(try await iterator.next() == Array("first".utf8))
+    }
+    // The only worker is free again once the abandoned transfer notices (within about a second).
+    let start = ContinuousClock.now
+    let next = try await client.execute(
+      HTTPClientRequest(target: "http://127.0.0.1:\(server.port)/after"), timeout: .seconds(5))
+    #expect(text(try await next.collect()).hasPrefix("GET /after"))
+    #expect(ContinuousClock.now - start < .seconds(4))
   }
 
   @Test("timeouts and refused connections are reported as such")

@@ -264,6 +264,13 @@ final class CurlTransfer: @unchecked Sendable {
     _ = cosmic_curl_setopt_ptr(handle, CURLOPT_HEADERDATA, this)
     _ = cosmic_curl_setopt_write_cb(handle, curlWriteCallback)
     _ = cosmic_curl_setopt_header_cb(handle, curlHeaderCallback)
+    // The progress callback runs about once a second even on a silent connection (an idle watch
+    // stream), so an abandoned or cancelled transfer frees its worker promptly.
+    let progress: curl_xferinfo_callback = curlProgressCallback
+    _ = cosmic_curl_setopt_long(handle, CURLOPT_NOPROGRESS, 0)
+    _ = cosmic_curl_setopt_ptr(handle, CURLOPT_XFERINFODATA, this)
+    _ = cosmic_curl_setopt_ptr(
+      handle, CURLOPT_XFERINFOFUNCTION, unsafeBitCast(progress, to: UnsafeRawPointer.self))
     let code = withExtendedLifetime(self) { curl_easy_perform(handle) }
     if code == CURLE_OK {
       deliverHead(handle)
@@ -384,6 +391,16 @@ private func curlWriteCallback(
   if let handle = transfer.currentHandle { transfer.deliverHead(handle) }
   let chunk = Array(UnsafeRawBufferPointer(start: data, count: length))
   return transfer.channel.push(chunk) ? length : 0
+}
+
+/// libcurl's progress callback: a non-zero result aborts the transfer.
+private func curlProgressCallback(
+  _ context: UnsafeMutableRawPointer?, _ downloadTotal: curl_off_t, _ downloaded: curl_off_t,
+  _ uploadTotal: curl_off_t, _ uploaded: curl_off_t
+) -> Int32 {
+  guard let context else { return 0 }
+  let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+  return transfer.isAborted || transfer.channel.isCancelled ? 1 : 0
 }
 
 /// libcurl's header callback: one complete header line per call.
