@@ -23,13 +23,6 @@ public final class LogReplicator: Sendable {
   /// The Protomux protocol name.
   public static let protocolName = "cosmicac/store"
 
-  enum MessageType {
-    static let sync = 0
-    static let request = 1
-    static let data = 2
-    static let none = 3
-  }
-
   /// The log replicated.
   public let log: Log
   /// Remote public keys allowed to replicate.
@@ -69,7 +62,7 @@ public final class LogReplicator: Sendable {
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask {
         for await head in await self.log.heads() {
-          try await channel.send(type: MessageType.sync, head.wireEncoded())
+          try await channel.send(type: StoreMessage.sync(head).type, StoreMessage.sync(head).body())
         }
       }
       defer { group.cancelAll() }
@@ -95,62 +88,36 @@ public final class LogReplicator: Sendable {
     }
   }
 
-  private func handle(_ message: ProtomuxInbound, channel: ProtomuxChannel, session: inout Session)
+  private func handle(_ inbound: ProtomuxInbound, channel: ProtomuxChannel, session: inout Session)
     async throws
   {
-    switch message.type {
-    case MessageType.sync:
-      var reader = WireReader(message.body)
-      let head: SignedHead
-      do {
-        head = try SignedHead(from: &reader)
-      } catch {
-        throw StoreError.malformed("sync: \(error)")
-      }
+    guard let message = try StoreMessage.decode(type: inbound.type, body: inbound.body) else { return }
+    switch message {
+    case .sync(let head):
       try head.verify(publicKey: log.publicKey)
       if let current = session.remoteHead, (current.fork, current.length) >= (head.fork, head.length) {
         return
       }
       session.remoteHead = head
-    case MessageType.request:
-      var reader = WireReader(message.body)
-      let fork: Int
-      let start: Int
-      let end: Int
-      do {
-        fork = try reader.readUInt()
-        start = try reader.readUInt()
-        end = try reader.readUInt()
-      } catch {
-        throw StoreError.malformed("request: \(error)")
-      }
-      await serve(channel, fork: UInt64(fork), start: UInt64(start), end: UInt64(end))
-    case MessageType.data:
+    case .request(let fork, let start, let end):
+      await serve(channel, fork: fork, start: start, end: end)
+    case .data(let proof):
       session.outstanding = max(0, session.outstanding - 1)
-      let proof = try RangeProof.decode(Array(message.body))
       if !log.isWritable { try await log.apply(proof) }
-    case MessageType.none:
+    case .none:
       session.outstanding = max(0, session.outstanding - 1)
-    default:
-      break
     }
   }
 
   private func serve(_ channel: ProtomuxChannel, fork: UInt64, start: UInt64, end: UInt64) async {
-    var body: [UInt8]
+    var reply = StoreMessage.none(start: start, end: end)
     if let head = await log.head, head.fork == fork, start < head.length, start < end,
       let proof = try? await log.proof(
         start: start, end: min(end, head.length), maxBytes: options.maxResponseBytes)
     {
-      body = proof.wireEncoded()
-      try? await channel.send(type: MessageType.data, body)
-    } else {
-      var writer = WireWriter()
-      writer.writeUInt(start)
-      writer.writeUInt(end)
-      body = writer.bytes
-      try? await channel.send(type: MessageType.none, body)
+      reply = .data(proof)
     }
+    try? await channel.send(type: reply.type, reply.body())
   }
 
   private func scheduleRequests(_ channel: ProtomuxChannel, session: inout Session) async throws {
@@ -162,11 +129,8 @@ public final class LogReplicator: Sendable {
     if session.outstanding == 0 { session.nextRequest = base }
     while session.outstanding < options.window && session.nextRequest < remote.length {
       let end = min(session.nextRequest + UInt64(options.requestBlocks), remote.length)
-      var writer = WireWriter()
-      writer.writeUInt(remote.fork)
-      writer.writeUInt(session.nextRequest)
-      writer.writeUInt(end)
-      try await channel.send(type: MessageType.request, writer.bytes)
+      let request = StoreMessage.request(fork: remote.fork, start: session.nextRequest, end: end)
+      try await channel.send(type: request.type, request.body())
       session.outstanding += 1
       session.nextRequest = end
     }
