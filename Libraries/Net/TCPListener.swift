@@ -115,6 +115,16 @@ public final class TCPListener: @unchecked Sendable, Selectable {
   /// Stops listening; waiting `accept()` calls return nil. Accepted connections stay open.
   public func close() { loop.executeOrRun { self.closeNow() } }
 
+  /// Stops listening and returns once the socket is closed (new connections are then refused).
+  public func closeAndWait() async {
+    await withUnsafeContinuation { (done: UnsafeContinuation<Void, Never>) in
+      loop.executeOrRun {
+        self.closeNow()
+        done.resume()
+      }
+    }
+  }
+
   private func closeNow() {
     guard !closed else { return }
     closed = true

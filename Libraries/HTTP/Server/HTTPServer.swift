@@ -66,7 +66,7 @@ public final class HTTPServer: Sendable {
       defer { state.listener = nil }
       return (state.listener, state.contexts)
     }
-    listener?.close()
+    await listener?.closeAndWait()
     for context in contexts { context.loop.execute { context.drainAll() } }
     let deadline = ContinuousClock.now + configuration.drainTimeout
     while live.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
