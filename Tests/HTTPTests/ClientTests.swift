@@ -72,6 +72,35 @@ struct ClientTests {
     #expect(client.idleConnectionCount(host: "127.0.0.1", port: server.port) == 1)
   }
 
+  @Test("dropping a response mid-body closes its connection and frees the pool slot")
+  func abandonBody() async throws {
+    let server = try ScriptedServer.start { connection, _ in
+      var buffer: [UInt8] = []
+      while let (head, _) = try await readRequest(connection, &buffer) {
+        if head.target == "/endless" {
+          try await send(connection, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nmore\r\n")
+          _ = try await connection.read()
+          return
+        }
+        try await send(connection, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone")
+      }
+    }
+    defer { server.close() }
+    var configuration = HTTPClientConfiguration()
+    configuration.maxConnectionsPerHost = 1
+    let client = HTTPClient(configuration: configuration)
+    defer { client.shutdown() }
+    do {
+      let response = try await client.get("/endless", host: "127.0.0.1", port: server.port)
+      var iterator = response.body.makeAsyncIterator()
+      #expect(try await iterator.next() == Array("more".utf8))
+    }
+    let next = try await client.execute(
+      HTTPClientRequest(target: "/after"), host: "127.0.0.1", port: server.port, timeout: .seconds(2))
+    #expect(text(try await next.collect()) == "done")
+    #expect(server.acceptedCount == 2)
+  }
+
   @Test("a close-delimited body is read to the end and its connection is not pooled")
   func closeDelimited() async throws {
     let server = try ScriptedServer.start { connection, _ in
