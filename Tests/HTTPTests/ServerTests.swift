@@ -297,6 +297,39 @@ struct ServerTests {
     }
   }
 
+  @Test("shutdown called from a cancelled task still waits for the in-flight request")
+  func drainFromCancelledTask() async throws {
+    let started = Atomic<Bool>(false)
+    let release = Atomic<Bool>(false)
+    let (server, address) = try startServer({ $0.drainTimeout = .seconds(20) }) { _ in
+      started.store(true, ordering: .relaxed)
+      while !release.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(5)) }
+      return .text("finished")
+    }
+    let busy = try await RawClient.connect(address)
+    defer { busy.close() }
+    try await busy.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+    while !started.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
+    let finished = Atomic<Bool>(false)
+    let shutdown = Task {
+      // As a service does: wait until cancelled, then drain.
+      try? await Task.sleep(for: .seconds(60))
+      await server.shutdown()
+      finished.store(true, ordering: .relaxed)
+    }
+    shutdown.cancel()
+    try await Task.sleep(for: .milliseconds(200))
+    let finishedEarly = finished.load(ordering: .relaxed)
+    #expect(!finishedEarly, "shutdown returned while a request was in flight")
+    release.store(true, ordering: .relaxed)
+    let response = try #require(try await busy.readResponse())
+    #expect(response.text == "finished")
+    await shutdown.value
+    let finishedAtEnd = finished.load(ordering: .relaxed)
+    #expect(finishedAtEnd)
+    #expect(server.connectionCount == 0)
+  }
+
   @Test("a large response body crosses intact")
   func largeBody() async throws {
     let payload = (0..<(1 << 20)).map { UInt8($0 % 251) }

@@ -18,6 +18,7 @@ public final class HTTPServer: Sendable {
   private let state = Mutex(State())
   private let live = Atomic<Int>(0)
   private let drainingFlag = Atomic<Bool>(false)
+  private let idleWaiters = Mutex<(next: Int, pending: [Int: UnsafeContinuation<Void, Never>])>((0, [:]))
 
   /// A server that answers with `responder`; nothing happens until `start()`.
   public init(
@@ -68,15 +69,29 @@ public final class HTTPServer: Sendable {
     }
     await listener?.closeAndWait()
     for context in contexts { context.loop.execute { context.drainAll() } }
-    let deadline = ContinuousClock.now + configuration.drainTimeout
-    while live.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
-      try? await Task.sleep(for: .milliseconds(5))
-    }
+    await waitUntilNoConnections(timeout: configuration.drainTimeout)
     guard live.load(ordering: .relaxed) > 0 else { return }
     for context in contexts { context.loop.execute { context.closeAll() } }
-    let hardDeadline = ContinuousClock.now + .seconds(2)
-    while live.load(ordering: .relaxed) > 0 && ContinuousClock.now < hardDeadline {
-      try? await Task.sleep(for: .milliseconds(5))
+    await waitUntilNoConnections(timeout: .seconds(2))
+  }
+
+  /// Waits until no connection is open or `timeout` passes. Works in a cancelled task too (a service
+  /// shuts its server down after cancellation), so it waits on a continuation, not `Task.sleep`.
+  private func waitUntilNoConnections(timeout: Duration) async {
+    let id = idleWaiters.withLock { waiters -> Int in
+      waiters.next += 1
+      return waiters.next
+    }
+    await withUnsafeContinuation { (done: UnsafeContinuation<Void, Never>) in
+      let registered = idleWaiters.withLock { waiters -> Bool in
+        guard live.load(ordering: .relaxed) > 0 else { return false }
+        waiters.pending[id] = done
+        return true
+      }
+      guard registered else { return done.resume() }
+      group.next().schedule(after: timeout) { [self] in
+        idleWaiters.withLock { $0.pending.removeValue(forKey: id) }?.resume()
+      }
     }
   }
 
@@ -93,9 +108,13 @@ public final class HTTPServer: Sendable {
 
   /// Called by a connection once it has closed (on its loop).
   func closed(_ connection: HTTPServerConnection, context: HTTPLoopContext) {
-    if context.connections.removeValue(forKey: ObjectIdentifier(connection)) != nil {
-      live.subtract(1, ordering: .relaxed)
+    guard context.connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+    guard live.subtract(1, ordering: .relaxed).newValue == 0 else { return }
+    let waiting = idleWaiters.withLock { waiters in
+      defer { waiters.pending = [:] }
+      return Array(waiters.pending.values)
     }
+    for waiter in waiting { waiter.resume() }
   }
 }
 
