@@ -207,6 +207,12 @@ public final class HRPCClient: Sendable {
       s.pending[id] = pending
       var wake: CheckedContinuation<Void, Never>?
       if let timeout {
+        // Deadlines of answered calls stay in the heap until they expire or the heap is
+        // compacted, which happens once they outnumber the pending calls (amortized O(1)).
+        if s.deadlines.count > 2 * s.pending.count + 1024 {
+          let pending = s.pending
+          s.deadlines.removeAll { pending[$0.id] == nil }
+        }
         s.deadlines.push(Deadline(at: .now + timeout, id: id, timeout: timeout, method: method))
         wake = s.timerWaiter
         s.timerWaiter = nil
@@ -314,6 +320,7 @@ public final class HRPCClient: Sendable {
       let now = clock.now
       let step: Step = state.withLock { s in
         if s.closed != nil { return .stop }
+        if s.pending.isEmpty { s.deadlines = MinHeap() }
         var expired: [Deadline] = []
         while let first = s.deadlines.min, first.at <= now {
           _ = s.deadlines.pop()
@@ -349,7 +356,32 @@ struct MinHeap<Element: Comparable> {
   private var items: [Element] = []
 
   var isEmpty: Bool { items.isEmpty }
+  var count: Int { items.count }
   var min: Element? { items.first }
+
+  /// Drops the elements matching `predicate` and restores the heap order (O(n)).
+  mutating func removeAll(where predicate: (Element) -> Bool) {
+    items.removeAll(where: predicate)
+    var i = items.count / 2
+    while i > 0 {
+      i -= 1
+      siftDown(from: i)
+    }
+  }
+
+  private mutating func siftDown(from start: Int) {
+    var i = start
+    while true {
+      let l = 2 * i + 1
+      let r = l + 1
+      var m = i
+      if l < items.count && items[l] < items[m] { m = l }
+      if r < items.count && items[r] < items[m] { m = r }
+      if m == i { return }
+      items.swapAt(i, m)
+      i = m
+    }
+  }
 
   mutating func push(_ element: Element) {
     items.append(element)
@@ -369,17 +401,7 @@ struct MinHeap<Element: Comparable> {
     guard !items.isEmpty else { return nil }
     items.swapAt(0, items.count - 1)
     let top = items.removeLast()
-    var i = 0
-    while true {
-      let l = 2 * i + 1
-      let r = l + 1
-      var m = i
-      if l < items.count && items[l] < items[m] { m = l }
-      if r < items.count && items[r] < items[m] { m = r }
-      if m == i { break }
-      items.swapAt(i, m)
-      i = m
-    }
+    siftDown(from: 0)
     return top
   }
 }
