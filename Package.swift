@@ -78,6 +78,7 @@ let package = Package(
     library("Swarm", ["Net", "Crypto", "Wire", "ServiceKit"]),
     library("HRPC", ["Swarm", "Wire", "ServiceKit"]),
     library("Store", ["Swarm", "Crypto", "Wire", "ServiceKit"]),
+    library("CosmicCore", ["Store", "Wire"]),
     library("SwarmTesting", ["Swarm", "Crypto", "Wire", "Net"]),
 
     service("AppNode", serviceDeps),
@@ -86,7 +87,7 @@ let package = Package(
     service("ProxyInference", serviceDeps),
     service("WrkAgentInstance", serviceDeps),
     service("WrkAgentInference", serviceDeps),
-    service("DHTNode", serviceDeps),
+    service("DHTNode", serviceDeps + ["Swarm"]),
     service("CosmicCLI", ["ServiceKit"]),
 
     fuzz("fuzz-http-parser", ["HTTP"]),
@@ -111,6 +112,7 @@ let package = Package(
     tests("HRPCTests", ["HRPC", "Swarm", "Crypto", "Net"]),
     tests("DHTTests", ["Swarm", "SwarmTesting", "Wire", "Crypto", "Net", "HRPC"]),
     tests("StoreTests", ["Store", "Swarm", "Wire", "Crypto", "Net"]),
+    tests("CosmicCoreTests", ["CosmicCore", "Store", "Wire", "Crypto"]),
     tests("IntegrationTests", ["ServiceKit", "HTTP", "Net"]),
   ]
 )
