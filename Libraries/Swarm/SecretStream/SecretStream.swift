@@ -6,10 +6,7 @@ import Crypto
 ///
 /// The encryptor and decryptor are reference types, so a copy of this value shares its state;
 /// keep one owner.
-public struct SecretStream: @unchecked Sendable {
-  // @unchecked: the libsodium states are plain classes; a SecretStream has a single owner that
-  // serialises sends and receives (SecretStreamConnection guards each half with its own lock).
-
+public struct SecretStream {
   /// The largest frame body: 2^24 - 1 bytes.
   public static let maxFrameLength = 0xFF_FFFF
   /// Bytes each data frame adds to the plaintext besides the 3-byte length (tag + MAC).
