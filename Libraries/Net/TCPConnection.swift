@@ -42,10 +42,18 @@ public final class TCPConnection: Sendable {
   /// Reads up to `maxBytes`; nil at end of stream (the peer half-closed). With a `timeout`, fails with
   /// `NetError.timedOut` when nothing arrives in time (the connection stays usable). Bytes that arrived
   /// before the call are returned without a trip through the event loop.
+  /// Cancelling the calling task ends a waiting read with `CancellationError` (the connection stays
+  /// usable).
   public func read(maxBytes: Int = 65536, timeout: Duration? = nil) async throws -> [UInt8]? {
     let state = self.state
-    return try await withUnsafeThrowingContinuation { waiter in
-      state.startRead(waiter, maxBytes: max(1, maxBytes), timeout: timeout)
+    let token = CancellationToken()
+    return try await withTaskCancellationHandler {
+      try await withUnsafeThrowingContinuation { waiter in
+        state.startRead(waiter, maxBytes: max(1, maxBytes), timeout: timeout, token: token)
+      }
+    } onCancel: {
+      token.cancel()
+      state.cancelRead(token)
     }
   }
 
@@ -92,6 +100,7 @@ final class ConnectionState: @unchecked Sendable, TCPChannelHandler {
     var waiter: UnsafeContinuation<[UInt8]?, any Error>
     var maxBytes: Int
     var serial: Int
+    var token: CancellationToken
   }
 
   struct Inbox {
@@ -157,9 +166,12 @@ final class ConnectionState: @unchecked Sendable, TCPChannelHandler {
 
   // MARK: Reading (any thread)
 
-  func startRead(_ waiter: UnsafeContinuation<[UInt8]?, any Error>, maxBytes: Int, timeout: Duration?) {
+  func startRead(
+    _ waiter: UnsafeContinuation<[UInt8]?, any Error>, maxBytes: Int, timeout: Duration?,
+    token: CancellationToken
+  ) {
     let half = Self.readAhead / 2
-    let (outcome, resume, serial) = inbox.withLock { box -> (Result<[UInt8]?, NetError>?, Bool, Int) in
+    let (outcome, resume, serial) = inbox.withLock { box -> (Result<[UInt8]?, any Error>?, Bool, Int) in
       if let data = box.take(maxBytes) {
         let resume = box.paused && box.buffered < half
         if resume { box.paused = false }
@@ -168,8 +180,9 @@ final class ConnectionState: @unchecked Sendable, TCPChannelHandler {
       if let failure = box.failure { return (box.eof ? .success(nil) : .failure(failure), false, 0) }
       if box.eof { return (.success(nil), false, 0) }
       if box.reader != nil { return (.failure(NetError.system("read", errno: EBUSY)), false, 0) }
+      if token.isCancelled { return (.failure(CancellationError()), false, 0) }
       box.serial += 1
-      box.reader = Reader(waiter: waiter, maxBytes: maxBytes, serial: box.serial)
+      box.reader = Reader(waiter: waiter, maxBytes: maxBytes, serial: box.serial, token: token)
       return (nil, false, box.serial)
     }
     if resume {
@@ -177,7 +190,7 @@ final class ConnectionState: @unchecked Sendable, TCPChannelHandler {
       channel.loop.executeOrRun { channel.resumeReading() }
     }
     if let outcome {
-      waiter.resume(with: outcome.mapError { $0 as any Error })
+      waiter.resume(with: outcome)
     } else if let timeout {
       channel.loop.executeOrRun {
         self.readTimer = self.channel.loop.schedule(after: timeout) { [self] in
@@ -190,6 +203,16 @@ final class ConnectionState: @unchecked Sendable, TCPChannelHandler {
         }
       }
     }
+  }
+
+  /// Ends the read waiting with `token`, if any, with `CancellationError`.
+  func cancelRead(_ token: CancellationToken) {
+    let reader = inbox.withLock { box -> Reader? in
+      guard let reader = box.reader, reader.token === token else { return nil }
+      box.reader = nil
+      return reader
+    }
+    reader?.waiter.resume(throwing: CancellationError())
   }
 
   private func cancelReadTimer() {
@@ -291,4 +314,12 @@ final class ConnectionState: @unchecked Sendable, TCPChannelHandler {
     writers = []
     for writer in waiting { writer.resume(throwing: failure) }
   }
+}
+
+/// Marks one waiting operation as cancelled; checked under the same lock (or on the same loop) as the
+/// operation's registration, so a cancellation is never lost.
+final class CancellationToken: Sendable {
+  private let flag = Atomic<Bool>(false)
+  func cancel() { flag.store(true, ordering: .releasing) }
+  var isCancelled: Bool { flag.load(ordering: .acquiring) }
 }

@@ -37,7 +37,8 @@ public final class TCPListener: @unchecked Sendable, Selectable {
   private var readable = false
   private var closed = false
   private var pending: [TCPConnection] = []
-  private var waiters: [UnsafeContinuation<TCPConnection?, any Error>] = []
+  private var waiters: [(waiter: UnsafeContinuation<TCPConnection?, any Error>, token: CancellationToken)] =
+    []
   private var retryTimer: Timer?
   private static let pendingLimit = 128
 
@@ -96,18 +97,30 @@ public final class TCPListener: @unchecked Sendable, Selectable {
   /// The number of accepted connections still open.
   public var connectionCount: Int { live.load(ordering: .relaxed) }
 
-  /// Waits for the next connection; nil once the listener is closed.
+  /// Waits for the next connection; nil once the listener is closed. Cancelling the calling task ends
+  /// the wait with `CancellationError`.
   public func accept() async throws -> TCPConnection? {
-    try await withUnsafeThrowingContinuation { waiter in
-      loop.executeOrRun {
-        if !self.pending.isEmpty {
-          waiter.resume(returning: self.pending.removeFirst())
-        } else if self.closed {
-          waiter.resume(returning: nil)
-        } else {
-          self.waiters.append(waiter)
+    let token = CancellationToken()
+    return try await withTaskCancellationHandler {
+      try await withUnsafeThrowingContinuation { waiter in
+        loop.executeOrRun {
+          if !self.pending.isEmpty {
+            waiter.resume(returning: self.pending.removeFirst())
+          } else if self.closed {
+            waiter.resume(returning: nil)
+          } else if token.isCancelled {
+            waiter.resume(throwing: CancellationError())
+          } else {
+            self.waiters.append((waiter, token))
+          }
+          self.acceptLoop()
         }
-        self.acceptLoop()
+      }
+    } onCancel: {
+      token.cancel()
+      loop.executeOrRun {
+        guard let index = self.waiters.firstIndex(where: { $0.token === token }) else { return }
+        self.waiters.remove(at: index).waiter.resume(throwing: CancellationError())
       }
     }
   }
@@ -131,7 +144,7 @@ public final class TCPListener: @unchecked Sendable, Selectable {
     retryTimer?.cancel()
     loop.deregister(fd)
     Glibc.close(fd)
-    for waiter in waiters { waiter.resume(returning: nil) }
+    for entry in waiters { entry.waiter.resume(returning: nil) }
     waiters = []
     for connection in pending { connection.close() }
     pending = []
@@ -186,7 +199,7 @@ public final class TCPListener: @unchecked Sendable, Selectable {
         if waiters.isEmpty {
           pending.append(connection)
         } else {
-          waiters.removeFirst().resume(returning: connection)
+          waiters.removeFirst().waiter.resume(returning: connection)
         }
       }
     }

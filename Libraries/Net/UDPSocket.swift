@@ -14,7 +14,10 @@ public final class UDPSocket: @unchecked Sendable, Selectable {
 
   // Loop-confined.
   private var readable = false
-  private var receivers: [UnsafeContinuation<(bytes: [UInt8], from: SocketAddress)?, any Error>] = []
+  private var receivers:
+    [(
+      waiter: UnsafeContinuation<(bytes: [UInt8], from: SocketAddress)?, any Error>, token: CancellationToken
+    )] = []
   private var registered = false
 
   private init(fd: Int32, loop: EventLoop) {
@@ -54,13 +57,24 @@ public final class UDPSocket: @unchecked Sendable, Selectable {
     }
   }
 
-  /// Waits for the next datagram; nil once the socket is closed.
+  /// Waits for the next datagram; nil once the socket is closed. Cancelling the calling task ends the
+  /// wait with `CancellationError`.
   public func receive() async throws -> (bytes: [UInt8], from: SocketAddress)? {
-    try await withUnsafeThrowingContinuation { waiter in
+    let token = CancellationToken()
+    return try await withTaskCancellationHandler {
+      try await withUnsafeThrowingContinuation { waiter in
+        loop.executeOrRun {
+          if self.closed.load(ordering: .relaxed) { return waiter.resume(returning: nil) }
+          if token.isCancelled { return waiter.resume(throwing: CancellationError()) }
+          self.receivers.append((waiter, token))
+          self.drain()
+        }
+      }
+    } onCancel: {
+      token.cancel()
       loop.executeOrRun {
-        if self.closed.load(ordering: .relaxed) { return waiter.resume(returning: nil) }
-        self.receivers.append(waiter)
-        self.drain()
+        guard let index = self.receivers.firstIndex(where: { $0.token === token }) else { return }
+        self.receivers.remove(at: index).waiter.resume(throwing: CancellationError())
       }
     }
   }
@@ -73,7 +87,7 @@ public final class UDPSocket: @unchecked Sendable, Selectable {
       Glibc.close(self.fd)
       let waiting = self.receivers
       self.receivers = []
-      for waiter in waiting { waiter.resume(returning: nil) }
+      for entry in waiting { entry.waiter.resume(returning: nil) }
     }
   }
 
@@ -91,7 +105,7 @@ public final class UDPSocket: @unchecked Sendable, Selectable {
       if n >= 0 {
         let bytes = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         let from = SocketAddress(storage: address) ?? SocketAddress(host: "", port: 0)
-        receivers.removeFirst().resume(returning: (bytes, from))
+        receivers.removeFirst().waiter.resume(returning: (bytes, from))
         continue
       }
       let err = cs_errno()
@@ -101,7 +115,7 @@ public final class UDPSocket: @unchecked Sendable, Selectable {
         let error = NetError.system("recvfrom", errno: err)
         let waiting = receivers
         receivers = []
-        for waiter in waiting { waiter.resume(throwing: error) }
+        for entry in waiting { entry.waiter.resume(throwing: error) }
       }
     }
   }

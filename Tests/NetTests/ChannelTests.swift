@@ -70,3 +70,42 @@ struct ChannelTests {
     }
   }
 }
+
+@Suite("Cancellation")
+struct CancellationTests {
+  @Test("cancelling a waiting read ends it with CancellationError and the connection stays usable")
+  func cancelRead() async throws {
+    let listener = try TCPListener.listen(host: "127.0.0.1", port: 0)
+    defer { listener.close() }
+    let client = try await TCPConnection.connect(host: "127.0.0.1", port: listener.localAddress.port)
+    defer { client.close() }
+    let server = try #require(try await listener.accept())
+    defer { server.close() }
+    let waiting = Task { try await client.read() }
+    try await Task.sleep(for: .milliseconds(30))
+    waiting.cancel()
+    await #expect(throws: CancellationError.self) { try await waiting.value }
+    try await server.write([5, 6])
+    #expect(try await client.read() == [5, 6])
+  }
+
+  @Test("cancelling a waiting accept ends it with CancellationError")
+  func cancelAccept() async throws {
+    let listener = try TCPListener.listen(host: "127.0.0.1", port: 0)
+    defer { listener.close() }
+    let waiting = Task { try await listener.accept() }
+    try await Task.sleep(for: .milliseconds(30))
+    waiting.cancel()
+    await #expect(throws: CancellationError.self) { try await waiting.value }
+  }
+
+  @Test("cancelling a waiting UDP receive ends it with CancellationError")
+  func cancelReceive() async throws {
+    let socket = try UDPSocket.bind(host: "127.0.0.1", port: 0)
+    defer { socket.close() }
+    let waiting = Task { try await socket.receive() }
+    try await Task.sleep(for: .milliseconds(30))
+    waiting.cancel()
+    await #expect(throws: CancellationError.self) { try await waiting.value }
+  }
+}
