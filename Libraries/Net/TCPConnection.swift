@@ -59,14 +59,21 @@ public final class TCPConnection: Sendable {
 
   /// Queues `bytes` for sending and returns at once while the send queue is under its high-water mark;
   /// suspends while it is over, so a slow reader bounds the memory a writer can use. A failure of the
-  /// connection surfaces on the next `write` or `read`.
+  /// connection surfaces on the next `write` or `read`. Cancelling the calling task ends a wait for the
+  /// queue with `CancellationError` (the bytes stay queued).
   public func write(_ bytes: [UInt8]) async throws {
     let state = self.state
     try state.checkWritable()
     guard !bytes.isEmpty else { return }
     if state.enqueueWrite(bytes) { return }
-    try await withUnsafeThrowingContinuation { (waiter: UnsafeContinuation<Void, any Error>) in
-      state.channel.loop.executeOrRun { state.waitWritable(waiter) }
+    let token = CancellationToken()
+    try await withTaskCancellationHandler {
+      try await withUnsafeThrowingContinuation { (waiter: UnsafeContinuation<Void, any Error>) in
+        state.channel.loop.executeOrRun { state.waitWritable(waiter, token: token) }
+      }
+    } onCancel: {
+      token.cancel()
+      state.channel.loop.executeOrRun { state.cancelWrite(token) }
     }
   }
 
@@ -155,7 +162,7 @@ final class ConnectionState: @unchecked Sendable, TCPChannelHandler {
   /// Set by the loop while the channel's send queue is over its high-water mark.
   let overHighWater = Atomic<Bool>(false)
   let writeShut = Atomic<Bool>(false)
-  private var writers: [UnsafeContinuation<Void, any Error>] = []
+  private var writers: [(waiter: UnsafeContinuation<Void, any Error>, token: CancellationToken)] = []
   private var readTimer: Timer?
 
   init(channel: TCPChannel) {
@@ -240,12 +247,19 @@ final class ConnectionState: @unchecked Sendable, TCPChannelHandler {
   }
 
   /// Loop thread: resumes `waiter` once the send queue is back under the low-water mark.
-  func waitWritable(_ waiter: UnsafeContinuation<Void, any Error>) {
+  func waitWritable(_ waiter: UnsafeContinuation<Void, any Error>, token: CancellationToken) {
     if !channel.isOpen {
       return waiter.resume(throwing: inbox.withLock { $0.failure } ?? NetError.closed)
     }
     if channel.isWritable { return waiter.resume() }
-    writers.append(waiter)
+    if token.isCancelled { return waiter.resume(throwing: CancellationError()) }
+    writers.append((waiter, token))
+  }
+
+  /// Loop thread: ends the wait registered with `token`, if any, with `CancellationError`.
+  func cancelWrite(_ token: CancellationToken) {
+    guard let index = writers.firstIndex(where: { $0.token === token }) else { return }
+    writers.remove(at: index).waiter.resume(throwing: CancellationError())
   }
 
   // MARK: Channel events (loop thread)
@@ -292,7 +306,7 @@ final class ConnectionState: @unchecked Sendable, TCPChannelHandler {
     overHighWater.store(false, ordering: .relaxed)
     let waiting = writers
     writers = []
-    for writer in waiting { writer.resume() }
+    for writer in waiting { writer.waiter.resume() }
   }
 
   func channelClosed(_ channel: TCPChannel, error: NetError?) {
@@ -312,7 +326,7 @@ final class ConnectionState: @unchecked Sendable, TCPChannelHandler {
     }
     let waiting = writers
     writers = []
-    for writer in waiting { writer.resume(throwing: failure) }
+    for writer in waiting { writer.waiter.resume(throwing: failure) }
   }
 }
 

@@ -89,6 +89,22 @@ struct CancellationTests {
     #expect(try await client.read() == [5, 6])
   }
 
+  @Test("cancelling a writer held back by a peer that does not read ends its wait")
+  func cancelWrite() async throws {
+    let listener = try TCPListener.listen(host: "127.0.0.1", port: 0)
+    defer { listener.close() }
+    let client = try await TCPConnection.connect(host: "127.0.0.1", port: listener.localAddress.port)
+    defer { client.close() }
+    let server = try #require(try await listener.accept())
+    defer { server.close() }
+    let writer = Task {
+      while true { try await client.write([UInt8](repeating: 3, count: 1 << 20)) }
+    }
+    try await Task.sleep(for: .milliseconds(200))
+    writer.cancel()
+    await #expect(throws: CancellationError.self) { try await writer.value }
+  }
+
   @Test("cancelling a waiting accept ends it with CancellationError")
   func cancelAccept() async throws {
     let listener = try TCPListener.listen(host: "127.0.0.1", port: 0)
