@@ -116,7 +116,8 @@ public struct DHTSimulator {
         guard let id = nodes[i]?.localID else { continue }
         nextID += 1
         waiting.append(nextID)
-        let actions = nodes[i]!.query(nextID, command: DHTInternalCommand.findNode, isInternal: true, target: id, now: now)
+        let actions = nodes[i]!.query(
+          nextID, command: DHTInternalCommand.findNode, isInternal: true, target: id, now: now)
         handle(actions, from: i)
       }
       run { sim in waiting.allSatisfy { sim.finishedQueries[$0] != nil } }
@@ -146,15 +147,19 @@ public struct DHTSimulator {
   // MARK: - Operations
 
   /// Runs a query from node `from` to completion in virtual time.
-  public mutating func query(from: Int, command: Int, isInternal: Bool = false, target: [UInt8], value: [UInt8]? = nil)
+  public mutating func query(
+    from: Int, command: Int, isInternal: Bool = false, target: [UInt8], value: [UInt8]? = nil
+  )
     -> DHTQueryResult
   {
     nextID += 1
     let id = nextID
-    let actions = nodes[from]!.query(id, command: command, isInternal: isInternal, target: target, value: value, now: now)
+    let actions = nodes[from]!.query(
+      id, command: command, isInternal: isInternal, target: target, value: value, now: now)
     handle(actions, from: from)
     run { $0.finishedQueries[id] != nil }
-    return finishedQueries.removeValue(forKey: id) ?? DHTQueryResult(closest: [], values: [], hops: 0, messages: 0)
+    return finishedQueries.removeValue(forKey: id)
+      ?? DHTQueryResult(closest: [], values: [], hops: 0, messages: 0)
   }
 
   /// A LOOKUP from node `from`: the peers found under `topic`, with the query's hops and messages.
@@ -162,7 +167,9 @@ public struct DHTSimulator {
     let result = query(from: from, command: HyperDHTCommand.lookup, target: topic)
     var peers: [DHTPeerRecord] = []
     for reply in result.values {
-      guard let value = reply.value, let decoded = try? DHTLookupReply.wireDecoded(from: value) else { continue }
+      guard let value = reply.value, let decoded = try? DHTLookupReply.wireDecoded(from: value) else {
+        continue
+      }
       for peer in decoded.peers where !peers.contains(peer) { peers.append(peer) }
     }
     return (peers, result)
@@ -177,7 +184,8 @@ public struct DHTSimulator {
     var waiting: [UInt64] = []
     for reply in result.closest {
       guard let nodeID = reply.id, let token = reply.token, nodes[from] != nil else { continue }
-      let record = DHTAnnounceRecord.signed(target: topic, nodeID: nodeID, token: token, peer: peer, keyPair: keyPair)
+      let record = DHTAnnounceRecord.signed(
+        target: topic, nodeID: nodeID, token: token, peer: peer, keyPair: keyPair)
       nextID += 1
       waiting.append(nextID)
       let actions = nodes[from]!.request(
@@ -202,7 +210,8 @@ public struct DHTSimulator {
         guard let target = index[to] else { continue }
         sequence += 1
         let latency = 10 + random.next() % 40
-        queue.push(Event(time: now + latency, sequence: sequence, bytes: bytes, from: addresses[from], to: target))
+        queue.push(
+          Event(time: now + latency, sequence: sequence, bytes: bytes, from: addresses[from], to: target))
         active.insert(from)
       case .queryFinished(let id, let result):
         finishedQueries[id] = result

@@ -32,7 +32,8 @@ public actor DHTTestnet {
 
   /// Starts `size` persistent nodes (at least 1), `parallelism` at a time after the first three,
   /// then has every node bootstrap once more so the early nodes learn about the late ones.
-  public static func start(size: Int, core: DHTCoreConfiguration = defaultCore, parallelism: Int = 16) async throws
+  public static func start(size: Int, core: DHTCoreConfiguration = defaultCore, parallelism: Int = 16)
+    async throws
     -> DHTTestnet
   {
     precondition(size >= 1, "a testnet needs a node")
@@ -96,7 +97,9 @@ public actor DHTTestnet {
   }
 
   /// Destroys `fraction` of the nodes chosen with `generator`, never the first `keep`; returns their indices.
-  public func kill(fraction: Double, keep: Int = 0, using generator: inout some RandomNumberGenerator) async -> [Int] {
+  public func kill(fraction: Double, keep: Int = 0, using generator: inout some RandomNumberGenerator) async
+    -> [Int]
+  {
     let candidates = Array(keep..<nodes.count).filter { alive[$0] }.shuffled(using: &generator)
     let victims = Array(candidates.prefix(Int((Double(nodes.count) * fraction).rounded())))
     for index in victims { await kill(index) }

@@ -2,4 +2,4 @@ import Foundation
 import HTTP
 import ServiceKit
 
-exit(await ServiceMain.runWithAdminEndpoint(DHTNodeConfiguration.self, build: buildDHTNode))
+exit(await ServiceMain.runWithAdminEndpoint(DHTNodeServiceConfiguration.self, build: buildDHTNode))

@@ -39,7 +39,10 @@ struct DHTVectorTests {
     #expect(request.target == [UInt8](repeating: 0x77, count: 32))
     #expect(request.value == Array("req".utf8))
     #expect(response.token.map(hexString) == Vectors.token)
-    #expect(response.closerNodes == [IPv4Address(host: "10.0.0.3", port: 49737)!, IPv4Address(host: "10.0.0.4", port: 49738)!])
+    #expect(
+      response.closerNodes == [
+        IPv4Address(host: "10.0.0.3", port: 49737)!, IPv4Address(host: "10.0.0.4", port: 49738)!,
+      ])
     #expect(response.value == Array("res".utf8))
     let error = try #require(Vectors.packets.first { $0.name == "request_carrying_token" })
     guard case .response(let refused) = try DHTMessage.decode(hex(error.response)) else {
@@ -90,13 +93,16 @@ struct DHTVectorTests {
     _ = core.addNode(IPv4Address(host: "10.0.0.3", port: 49737)!, now: 0)
     _ = core.addNode(IPv4Address(host: "10.0.0.4", port: 49738)!, now: 0)
     let actions = core.receive(hex(findNode.request), from: Self.requester, now: 0)
-    guard case .send(let bytes, let to)? = actions.first, case .response(let response) = try DHTMessage.decode(bytes)
+    guard case .send(let bytes, let to)? = actions.first,
+      case .response(let response) = try DHTMessage.decode(bytes)
     else {
       Issue.record("no response")
       return
     }
     #expect(to == Self.requester)
-    #expect(Set(response.closerNodes ?? []) == Set([IPv4Address(host: "10.0.0.3", port: 49737)!, IPv4Address(host: "10.0.0.4", port: 49738)!]))
+    #expect(
+      Set(response.closerNodes ?? [])
+        == Set([IPv4Address(host: "10.0.0.3", port: 49737)!, IPv4Address(host: "10.0.0.4", port: 49738)!]))
   }
 
   @Test("namespaces")
@@ -126,9 +132,11 @@ struct DHTVectorTests {
     #expect(nodeID == DHTID.node(Self.responder))
     let peer = DHTPeerRecord(publicKey: keyPair.publicKey, relayAddresses: Self.relays)
 
-    let signable = DHTAnnounceRecord.announceSignable(target: target, nodeID: nodeID, token: token, peer: peer, refresh: nil)
+    let signable = DHTAnnounceRecord.announceSignable(
+      target: target, nodeID: nodeID, token: token, peer: peer, refresh: nil)
     #expect(hexString(signable) == Vectors.announceSignable)
-    let record = DHTAnnounceRecord.signed(target: target, nodeID: nodeID, token: token, peer: peer, keyPair: keyPair)
+    let record = DHTAnnounceRecord.signed(
+      target: target, nodeID: nodeID, token: token, peer: peer, keyPair: keyPair)
     #expect(hexString(record.signature ?? []) == Vectors.announceSignature)
     #expect(hexString(record.wireEncoded()) == Vectors.announceEncoded)
     let decoded = try DHTAnnounceRecord.wireDecoded(from: hex(Vectors.announceEncoded))
@@ -140,7 +148,9 @@ struct DHTVectorTests {
 
     let refresh = hex(Vectors.refresh)
     #expect(
-      hexString(DHTAnnounceRecord.announceSignable(target: target, nodeID: nodeID, token: token, peer: peer, refresh: refresh))
+      hexString(
+        DHTAnnounceRecord.announceSignable(
+          target: target, nodeID: nodeID, token: token, peer: peer, refresh: refresh))
         == Vectors.refreshSignable)
     var bumped = DHTAnnounceRecord.signed(
       target: target, nodeID: nodeID, token: token, peer: peer, refresh: refresh, keyPair: keyPair)
@@ -151,7 +161,9 @@ struct DHTVectorTests {
 
     let bare = DHTPeerRecord(publicKey: keyPair.publicKey)
     #expect(
-      hexString(DHTAnnounceRecord.unannounceSignable(target: target, nodeID: nodeID, token: token, peer: bare, refresh: nil))
+      hexString(
+        DHTAnnounceRecord.unannounceSignable(
+          target: target, nodeID: nodeID, token: token, peer: bare, refresh: nil))
         == Vectors.unannounceSignable)
     let un = DHTAnnounceRecord.signed(
       target: target, nodeID: nodeID, token: token, peer: bare, keyPair: keyPair, unannounce: true)
@@ -163,7 +175,8 @@ struct DHTVectorTests {
   @Test("mutable put signable, signature, request and get response")
   func mutable() throws {
     let keyPair = try Ed25519KeyPair(seed: Vectors.seed)
-    #expect(hexString(DHTMutableValue.signable(seq: 1, value: Array("hello".utf8))) == Vectors.mutableSignable)
+    #expect(
+      hexString(DHTMutableValue.signable(seq: 1, value: Array("hello".utf8))) == Vectors.mutableSignable)
     let value = DHTMutableValue.signed(seq: 1, value: Array("hello".utf8), keyPair: keyPair)
     #expect(hexString(value.signature) == Vectors.mutableSignature)
     #expect(hexString(value.wireEncoded()) == Vectors.mutableGetResponse)

@@ -67,34 +67,44 @@ struct NodeCoreTests {
     return DHTNodeCore(configuration: config, now: 10_000)
   }
 
-  static func token(_ wiring: inout Wiring, from: IPv4Address = client, to: IPv4Address = server) throws -> [UInt8] {
+  static func token(_ wiring: inout Wiring, from: IPv4Address = client, to: IPv4Address = server) throws
+    -> [UInt8]
+  {
     let reply = try #require(
-      try wiring.request(1, from: from, to: to, command: HyperDHTCommand.lookup, target: topic, value: nil)?.get())
+      try wiring.request(1, from: from, to: to, command: HyperDHTCommand.lookup, target: topic, value: nil)?
+        .get())
     return try #require(reply.token)
   }
 
   static func lookupPeers(_ wiring: inout Wiring, id: DHTRequestID) throws -> [DHTPeerRecord] {
     let reply = try #require(
-      try wiring.request(id, from: client, to: server, command: HyperDHTCommand.lookup, target: topic, value: nil)?.get())
+      try wiring.request(
+        id, from: client, to: server, command: HyperDHTCommand.lookup, target: topic, value: nil)?.get())
     guard let value = reply.value else { return [] }
     return try DHTLookupReply.wireDecoded(from: value).peers
   }
 
-  @Test("an announce is stored, found, refused when forged, replayed elsewhere or late, removed by unannounce, and expires")
+  @Test(
+    "an announce is stored, found, refused when forged, replayed elsewhere or late, removed by unannounce, and expires"
+  )
   func announceLifecycle() throws {
-    var wiring = Wiring([Self.core(Self.server), Self.core(Self.client, seed: 2), Self.core(Self.other, seed: 3)])
+    var wiring = Wiring([
+      Self.core(Self.server), Self.core(Self.client, seed: 2), Self.core(Self.other, seed: 3),
+    ])
     let keyPair = try Ed25519KeyPair(seed: [UInt8](repeating: 7, count: 32))
     let forger = try Ed25519KeyPair(seed: [UInt8](repeating: 8, count: 32))
     let token = try Self.token(&wiring)
     let serverID = DHTID.node(Self.server)
     let peer = DHTPeerRecord(publicKey: keyPair.publicKey)
-    let record = DHTAnnounceRecord.signed(target: Self.topic, nodeID: serverID, token: token, peer: peer, keyPair: keyPair)
+    let record = DHTAnnounceRecord.signed(
+      target: Self.topic, nodeID: serverID, token: token, peer: peer, keyPair: keyPair)
 
     // Forged: signed by another key for the same public key.
     var forged = record
-    forged.signature = DHTAnnounceRecord.signed(
-      target: Self.topic, nodeID: serverID, token: token, peer: peer, keyPair: forger
-    ).signature
+    forged.signature =
+      DHTAnnounceRecord.signed(
+        target: Self.topic, nodeID: serverID, token: token, peer: peer, keyPair: forger
+      ).signature
     let forgedResult = wiring.request(
       2, from: Self.client, to: Self.server, command: HyperDHTCommand.announce, target: Self.topic,
       value: forged.wireEncoded(), token: token)
@@ -140,7 +150,8 @@ struct NodeCoreTests {
 
     // A fresh announce expires after 20 minutes.
     let fresh = try Self.token(&wiring)
-    let again = DHTAnnounceRecord.signed(target: Self.topic, nodeID: serverID, token: fresh, peer: peer, keyPair: keyPair)
+    let again = DHTAnnounceRecord.signed(
+      target: Self.topic, nodeID: serverID, token: fresh, peer: peer, keyPair: keyPair)
     _ = wiring.request(
       11, from: Self.client, to: Self.server, command: HyperDHTCommand.announce, target: Self.topic,
       value: again.wireEncoded(), token: fresh)
@@ -175,7 +186,8 @@ struct NodeCoreTests {
     func get() throws -> DHTMutableValue? {
       nextID += 1
       let reply = try wiring.request(
-        nextID, from: Self.client, to: Self.server, command: HyperDHTCommand.mutableGet, target: target, value: [0])?
+        nextID, from: Self.client, to: Self.server, command: HyperDHTCommand.mutableGet, target: target,
+        value: [0])?
         .get()
       return try reply?.value.map { try DHTMutableValue.wireDecoded(from: $0) }
     }
@@ -215,7 +227,8 @@ struct NodeCoreTests {
     var core = Self.core(Self.server, rate: 50)
     var answered = 0
     for tid in 0..<300 {
-      let ping = DHTRequest(tid: UInt16(tid), to: Self.server, isInternal: true, command: DHTInternalCommand.ping)
+      let ping = DHTRequest(
+        tid: UInt16(tid), to: Self.server, isInternal: true, command: DHTInternalCommand.ping)
       answered += core.receive(ping.encoded(), from: Self.client, now: 10_000).count
     }
     #expect(answered == 100)
@@ -228,7 +241,8 @@ struct NodeCoreTests {
   @Test("an unanswered request is retried three times, one second apart, then fails")
   func timeoutsAndRetries() {
     var core = Self.core(Self.client)
-    var sends = core.request(1, to: Self.server, command: DHTInternalCommand.ping, isInternal: true, now: 0).count
+    var sends = core.request(1, to: Self.server, command: DHTInternalCommand.ping, isInternal: true, now: 0)
+      .count
     var failed: Result<DHTReply, DHTError>?
     var time: UInt64 = 0
     while failed == nil && time < 10_000 {

@@ -10,10 +10,14 @@ struct RoutingTableTests {
   }
 
   static func node(_ i: Int) -> DHTNodeInfo {
-    DHTNodeInfo(address: IPv4Address(bytes: [10, UInt8(i >> 16 & 255), UInt8(i >> 8 & 255), UInt8(i & 255)], port: 49737)!)
+    DHTNodeInfo(
+      address: IPv4Address(
+        bytes: [10, UInt8(i >> 16 & 255), UInt8(i >> 8 & 255), UInt8(i & 255)], port: 49737)!)
   }
 
-  @Test("nodes land in the bucket of their shared prefix and buckets never exceed k", arguments: [1, 2, 3] as [UInt64])
+  @Test(
+    "nodes land in the bucket of their shared prefix and buckets never exceed k",
+    arguments: [1, 2, 3] as [UInt64])
   func bucketsBounded(seed: UInt64) {
     var generator = SimulatorRandom(seed: seed)
     var table = DHTRoutingTable(localID: Self.randomID(&generator))

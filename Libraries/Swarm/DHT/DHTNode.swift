@@ -13,7 +13,7 @@ public struct DHTNodeConfiguration: Sendable {
   /// A client-only node: no id, stores nothing, answers only PING and handshakes for its servers.
   public var ephemeral = false
   /// The address other nodes reach this node at; by default the bound address when `host` is a
-  /// specific address, else learned from the first response.
+  /// specific address, else learned from the first response. Port 0 means the bound port.
   public var publicAddress: IPv4Address?
   /// The node logic's settings (k, concurrency, timeouts, limits). Its `bootstrap`, `ephemeral`,
   /// `localAddress`, `randomSeed` and `tokenMaster` are filled in from this configuration.
@@ -74,7 +74,11 @@ public actor DHTNode {
     core.bootstrap = configuration.bootstrap.filter { $0 != bound }
     core.ephemeral = configuration.ephemeral
     if !configuration.ephemeral {
-      core.localAddress = configuration.publicAddress ?? (bound.host == "0.0.0.0" ? nil : bound)
+      if let given = configuration.publicAddress {
+        core.localAddress = given.port == 0 ? IPv4Address(bytes: given.bytes, port: bound.port) : given
+      } else {
+        core.localAddress = bound.host == "0.0.0.0" ? nil : bound
+      }
     }
     let seed = configuration.seed ?? RandomBytes.generate(32)
     core.tokenMaster = BLAKE2b.hash256(seed + [1])
@@ -254,13 +258,15 @@ public actor DHTNode {
   }
 
   /// Sends each of the query's closest repliers `command` with its token and the value `sign`
-  /// builds for it; returns the replies that succeeded, or throws the first error if none did.
+  /// builds for it; returns the replies that succeeded. Throws a refusal listed in `refusals` if
+  /// any node answered with one, else the first error if no node accepted.
   private func commit(
-    _ result: DHTQueryResult, command: Int, target: [UInt8],
+    _ result: DHTQueryResult, command: Int, target: [UInt8], failOn refusals: Set<Int> = [],
     value: @Sendable (_ nodeID: [UInt8], _ token: [UInt8]) -> [UInt8]
   ) async throws -> [DHTReply] {
     var committed: [DHTReply] = []
     var firstError: (any Error)?
+    var refused: DHTError?
     await withTaskGroup(of: Result<DHTReply, any Error>.self) { group in
       for reply in result.closest {
         guard let id = reply.id, let token = reply.token else { continue }
@@ -278,10 +284,13 @@ public actor DHTNode {
       for await outcome in group {
         switch outcome {
         case .success(let reply): committed.append(reply)
-        case .failure(let error): firstError = firstError ?? error
+        case .failure(let error):
+          firstError = firstError ?? error
+          if let error = error as? DHTError, refusals.contains(error.remoteCode) { refused = error }
         }
       }
     }
+    if let refused { throw refused }
     if committed.isEmpty { throw firstError ?? DHTError.noNodes }
     return committed
   }
@@ -376,7 +385,8 @@ public actor DHTNode {
   }
 
   /// Stores `value` signed with sequence number `seq` under `BLAKE2b-256(keyPair.publicKey)`.
-  /// Throws `DHTError.remote(DHTErrorCode.seqReused / .seqTooLow)` when every node refused it.
+  /// Throws `DHTError.remote(DHTErrorCode.seqReused / .seqTooLow)` when any node holds a newer
+  /// value (or the same seq with another value).
   @discardableResult
   public func mutablePut(keyPair: Ed25519KeyPair, value: [UInt8], seq: Int) async throws -> [IPv4Address] {
     guard value.count <= DHTMutableValue.maxValueSize, seq >= 0 else {
@@ -387,8 +397,10 @@ public actor DHTNode {
       publicKey: keyPair.publicKey, mutable: .signed(seq: seq, value: value, keyPair: keyPair)
     ).wireEncoded()
     let result = try await query(command: HyperDHTCommand.mutableGet, target: target, value: [0])
-    return try await commit(result, command: HyperDHTCommand.mutablePut, target: target) { _, _ in put }.map(
-      \.from)
+    return try await commit(
+      result, command: HyperDHTCommand.mutablePut, target: target,
+      failOn: [DHTErrorCode.seqReused, DHTErrorCode.seqTooLow]
+    ) { _, _ in put }.map(\.from)
   }
 
   /// The highest-sequence value signed by `publicKey` with seq >= `minimumSeq`, or nil.
