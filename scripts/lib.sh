@@ -69,7 +69,7 @@ wait_for_log_line() {
   local file="$1"; shift
   local pid="${*: -1}"; local seconds="${*: -2:1}"
   local patterns=("${@:1:$#-2}")
-  local deadline=$((SECONDS + seconds)) line
+  local deadline=$((SECONDS + seconds)) line p
   while [ "$SECONDS" -lt "$deadline" ]; do
     if [ -f "$file" ]; then
       line="$(grep -F -- "${patterns[0]}" "$file" 2>/dev/null || true)"
@@ -90,4 +90,27 @@ json_field() {
 # http_status URL: prints the HTTP status code of a GET (000 when nothing answers).
 http_status() {
   curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" 2>/dev/null || true
+}
+
+# run_with_deadline SECONDS LOG COMMAND...: runs COMMAND in a session of its own with its output in
+# LOG; after SECONDS the whole session (the command and every child it started) gets SIGTERM, then
+# SIGKILL. Returns the command's status (124 after a timeout).
+run_with_deadline() {
+  local seconds="$1" logfile="$2"; shift 2
+  setsid "$@" > "$logfile" 2>&1 < /dev/null &
+  local pid=$! ticks=0 rc=0
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$ticks" -ge $((seconds * 10)) ]; then
+      echo "timed out after ${seconds}s" >> "$logfile"
+      kill -TERM -- "-$pid" 2>/dev/null || true
+      sleep 3
+      kill -KILL -- "-$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      return 124
+    fi
+    sleep 0.1
+    ticks=$((ticks + 1))
+  done
+  wait "$pid" || rc=$?
+  return "$rc"
 }
