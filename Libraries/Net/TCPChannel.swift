@@ -295,6 +295,15 @@ public final class TCPChannel: @unchecked Sendable, Selectable {
     if queueHead == queue.count { close() } else { closePending = true }
   }
 
+  /// Closes once every queued byte is sent, or after `timeout` in any case (a peer that stops reading
+  /// cannot keep the socket open).
+  public func closeAfterFlush(timeout: Duration) {
+    guard isOpen else { return }
+    closeAfterFlush()
+    guard isOpen else { return }
+    loop.schedule(after: timeout) { [weak self] in self?.close() }
+  }
+
   /// Closes the socket now, dropping unsent bytes; the handler hears `channelClosed`.
   public func close() { close(error: nil) }
 

@@ -21,8 +21,7 @@ public final class TCPConnection: Sendable {
   }
 
   deinit {
-    let state = self.state
-    state.channel.loop.executeOrRun { state.channel.close() }
+    state.close()
   }
 
   /// Connects to `host:port` (a numeric address or a name, which is resolved first), failing with
@@ -84,11 +83,11 @@ public final class TCPConnection: Sendable {
     channel.loop.executeOrRun { channel.shutdownWrite() }
   }
 
-  /// Closes the connection; pending reads and writes fail with `NetError.closed`.
-  public func close() {
-    let channel = state.channel
-    channel.loop.executeOrRun { channel.close() }
-  }
+  /// Closes the connection: waiting and later reads and writes fail with `NetError.closed` at once,
+  /// while bytes already accepted by `write` are still sent (as `close(2)` would), for at most
+  /// `ConnectionState.lingerTimeout`; then the socket is released. Dropping the last reference closes
+  /// the same way.
+  public func close() { state.close() }
 
   /// The peer's address.
   public var remoteAddress: SocketAddress { state.remoteAddress }
@@ -260,6 +259,31 @@ final class ConnectionState: @unchecked Sendable, TCPChannelHandler {
   func cancelWrite(_ token: CancellationToken) {
     guard let index = writers.firstIndex(where: { $0.token === token }) else { return }
     writers.remove(at: index).waiter.resume(throwing: CancellationError())
+  }
+
+  // MARK: Closing
+
+  /// How long a closed connection may keep sending its queued bytes to a slow peer.
+  static let lingerTimeout: Duration = .seconds(10)
+
+  /// Fails waiting and later reads and writes with `closed`, then closes once the queue is sent.
+  func close() {
+    writeShut.store(true, ordering: .relaxed)
+    let reader = inbox.withLock { box -> Reader? in
+      if box.failure == nil { box.failure = NetError.closed }
+      defer { box.reader = nil }
+      return box.reader
+    }
+    reader?.waiter.resume(throwing: NetError.closed)
+    let channel = self.channel
+    channel.loop.executeOrRun { [self] in
+      cancelReadTimer()
+      let waiting = writers
+      writers = []
+      for writer in waiting { writer.waiter.resume(throwing: NetError.closed) }
+      channel.pauseReading()
+      channel.closeAfterFlush(timeout: Self.lingerTimeout)
+    }
   }
 
   // MARK: Channel events (loop thread)

@@ -156,6 +156,23 @@ struct TCPTests {
     #expect(largest <= 7000 && largest > 0)
   }
 
+  @Test("bytes written before close are still delivered, and reads after close fail")
+  func closeDeliversQueuedBytes() async throws {
+    let listener = try TCPListener.listen(host: "127.0.0.1", port: 0)
+    defer { listener.close() }
+    let payload = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+    let client = try await TCPConnection.connect(host: "127.0.0.1", port: listener.localAddress.port)
+    defer { client.close() }
+    let server = try #require(try await listener.accept())
+    try await server.write(payload)
+    server.close()
+    await #expect(throws: NetError.closed) { try await server.read() }
+    var received: [UInt8] = []
+    while let bytes = try await client.read() { received += bytes }
+    #expect(received.count == payload.count)
+    #expect(received == payload)
+  }
+
   @Test("writing after shutdownWrite fails")
   func writeAfterShutdown() async throws {
     let listener = try startEchoServer()
