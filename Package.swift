@@ -78,6 +78,7 @@ let package = Package(
     library("Swarm", ["Net", "Crypto", "Wire", "ServiceKit"]),
     library("HRPC", ["Swarm", "Wire", "ServiceKit"]),
     library("Store", ["Swarm", "Crypto", "Wire", "ServiceKit"]),
+    library("RedisClient", ["Net", "CHiredis", "ServiceKit"]),
     library("CosmicCore", ["Store", "Wire"]),
     library("SwarmTesting", ["Swarm", "Crypto", "Wire", "Net"]),
 
@@ -112,6 +113,7 @@ let package = Package(
     tests("HRPCTests", ["HRPC", "Swarm", "Crypto", "Net"]),
     tests("DHTTests", ["Swarm", "SwarmTesting", "Wire", "Crypto", "Net", "HRPC"]),
     tests("StoreTests", ["Store", "Swarm", "Wire", "Crypto", "Net"]),
+    tests("RedisClientTests", ["RedisClient", "Net"]),
     tests("CosmicCoreTests", ["CosmicCore", "Store", "Wire", "Crypto"]),
     tests("IntegrationTests", ["ServiceKit", "HTTP", "Net"]),
   ]
