@@ -175,6 +175,35 @@ public struct DHTSimulator {
     return (peers, result)
   }
 
+  /// Runs LOOKUPs concurrently (as many clients would), one per `(from, topic)`, and returns
+  /// each one's peers and query result in the same order.
+  public mutating func lookups(_ requests: [(from: Int, topic: [UInt8])]) -> [(
+    peers: [DHTPeerRecord], result: DHTQueryResult
+  )] {
+    var ids: [UInt64] = []
+    for request in requests {
+      nextID += 1
+      ids.append(nextID)
+      let actions = nodes[request.from]!.query(
+        nextID, command: HyperDHTCommand.lookup, target: request.topic, now: now)
+      handle(actions, from: request.from)
+    }
+    run { sim in ids.allSatisfy { sim.finishedQueries[$0] != nil } }
+    return ids.map { id in
+      let result =
+        finishedQueries.removeValue(forKey: id)
+        ?? DHTQueryResult(closest: [], values: [], hops: 0, messages: 0)
+      var peers: [DHTPeerRecord] = []
+      for reply in result.values {
+        guard let value = reply.value, let decoded = try? DHTLookupReply.wireDecoded(from: value) else {
+          continue
+        }
+        for peer in decoded.peers where !peers.contains(peer) { peers.append(peer) }
+      }
+      return (peers, result)
+    }
+  }
+
   /// Announces `keyPair` under `topic` from node `from` (LOOKUP query, then ANNOUNCE commits signed
   /// for each closest node and its token); returns how many nodes stored it.
   @discardableResult

@@ -260,6 +260,36 @@ struct NodeCoreTests {
     #expect(failure(failed) == .timeout)
   }
 
+  @Test("a retransmitted handshake reaches the server's handler once and gets the same answer again")
+  func handshakeRetransmission() {
+    var server = Self.core(Self.server)
+    let key = [UInt8](repeating: 0x33, count: 32)
+    let target = DHTID.target(publicKey: key)
+    server.registerHandshakeTarget(target)
+    let request = DHTRequest(
+      tid: 77, to: Self.server, isInternal: false, command: HyperDHTCommand.peerHandshake, target: target,
+      value: DHTHandshakeMessage(mode: .fromClient, noise: [1, 2, 3]).wireEncoded())
+    let first = server.receive(request.encoded(), from: Self.client, now: 10_000)
+    guard case .handshake(let handshake)? = first.first, first.count == 1 else {
+      Issue.record("expected one handshake action, got \(first)")
+      return
+    }
+    #expect(handshake.message.peerAddress == Self.client)
+    #expect(server.receive(request.encoded(), from: Self.client, now: 10_500).isEmpty)
+    let answer = server.replyHandshake(handshake, noise: [9, 8, 7])
+    #expect(answer.count == 1)
+    #expect(server.receive(request.encoded(), from: Self.client, now: 11_000) == answer)
+    guard case .send(let bytes, _)? = answer.first,
+      case .response(let response)? = try? DHTMessage.decode(bytes),
+      let value = response.value
+    else {
+      Issue.record("no response")
+      return
+    }
+    let decoded = try? DHTHandshakeMessage.wireDecoded(from: value)
+    #expect(decoded == DHTHandshakeMessage(mode: .reply, noise: [9, 8, 7]))
+  }
+
   @Test("a simulated network of 300 nodes joined through the protocol finds an announced topic from any node")
   func simulatedNetwork() throws {
     var sim = DHTSimulator(count: 300, seed: 42)

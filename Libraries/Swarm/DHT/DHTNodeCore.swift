@@ -75,6 +75,16 @@ public struct DHTNodeCore: Sendable {
   var rateBuckets: [String: RateBucket] = [:]
   var delayed: [(at: UInt64, bytes: [UInt8], to: IPv4Address)] = []
   var lastPurge: UInt64
+  var lastTick: UInt64
+  /// Handshakes (sender, tid) being answered or relayed: retransmissions are not handled twice.
+  var handshakesInProgress: Set<HandshakeKey> = []
+  /// Recent handshake answers, re-sent when a retransmission of the request arrives.
+  var handshakeAnswers: [HandshakeKey: (bytes: [UInt8], expires: UInt64)] = [:]
+
+  struct HandshakeKey: Hashable {
+    var from: IPv4Address
+    var tid: UInt16
+  }
 
   /// A node starting at time `now`.
   public init(configuration: DHTCoreConfiguration, now: UInt64) {
@@ -84,6 +94,7 @@ public struct DHTNodeCore: Sendable {
     tokens = DHTTokens(master: configuration.tokenMaster, now: now)
     storage = DHTStorage(limits: configuration.storage)
     lastPurge = now
+    lastTick = now
     localAddress = configuration.localAddress
     if !configuration.ephemeral, let address = configuration.localAddress {
       let id = DHTID.node(address)
@@ -167,14 +178,23 @@ public struct DHTNodeCore: Sendable {
       tid: handshake.tid, to: handshake.from, id: localID,
       error: noise == nil ? DHTErrorCode.invalidRecord : 0,
       value: noise.map { DHTHandshakeMessage(mode: .reply, noise: $0).wireEncoded() })
-    emit(response.encoded(), to: handshake.from)
+    answeredHandshake(
+      HandshakeKey(from: handshake.from, tid: handshake.tid), response.encoded(), to: handshake.from)
     return drain()
+  }
+
+  private mutating func answeredHandshake(_ key: HandshakeKey, _ bytes: [UInt8], to address: IPv4Address) {
+    handshakesInProgress.remove(key)
+    if handshakeAnswers.count < 4096 { handshakeAnswers[key] = (bytes, lastTick + 10_000) }
+    emit(bytes, to: address)
   }
 
   /// Advances time: rotates token secrets, retries or fails requests past their deadline, sends
   /// delayed pings and purges expired records.
   public mutating func tick(now: UInt64) -> [DHTAction] {
+    lastTick = now
     tokens.advance(now: now)
+    if !handshakeAnswers.isEmpty { handshakeAnswers = handshakeAnswers.filter { $0.value.expires > now } }
     var expired: [UInt16] = []
     for (tid, entry) in inflight where entry.deadline <= now { expired.append(tid) }
     for tid in expired {
@@ -194,7 +214,9 @@ public struct DHTNodeCore: Sendable {
       case .query(let qid): queryFailed(qid, tid: tid, now: now)
       case .pingOldest(let node): table.pingFailed(node)
       case .check(let node): table.remove(node)
-      case .relay, .hint: break
+      case .relay(let client, let clientTid, _):
+        handshakesInProgress.remove(HandshakeKey(from: client, tid: clientTid))
+      case .hint: break
       }
     }
     if !delayed.isEmpty {
@@ -449,7 +471,14 @@ public struct DHTNodeCore: Sendable {
     guard let target = request.target, let bytes = request.value,
       let message = try? DHTHandshakeMessage.wireDecoded(from: bytes)
     else { return dropMalformed() }
+    let key = HandshakeKey(from: from, tid: request.tid)
+    if let answer = handshakeAnswers[key] {
+      emit(answer.bytes, to: from)
+      return
+    }
+    guard !handshakesInProgress.contains(key) else { return }
     if handshakeTargets.contains(target), message.mode != .reply, message.mode != .fromServer {
+      handshakesInProgress.insert(key)
       var message = message
       if message.peerAddress == nil { message.peerAddress = from }
       outbox.append(
@@ -457,6 +486,7 @@ public struct DHTNodeCore: Sendable {
       return
     }
     if isPersistent, message.mode == .fromClient, let record = storage.relayRecord(target: target, now: now) {
+      handshakesInProgress.insert(key)
       let forward = DHTHandshakeMessage(mode: .fromRelay, noise: message.noise, peerAddress: from)
       send(
         to: record.from, isInternal: false, command: HyperDHTCommand.peerHandshake, target: target,
@@ -503,7 +533,7 @@ public struct DHTNodeCore: Sendable {
         answer = DHTResponse(
           tid: clientTid, to: client, id: localID, error: max(reply.error, DHTErrorCode.invalidRecord))
       }
-      emit(answer.encoded(), to: client)
+      answeredHandshake(HandshakeKey(from: client, tid: clientTid), answer.encoded(), to: client)
     case .hint:
       break
     }
