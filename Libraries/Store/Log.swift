@@ -1,5 +1,6 @@
 import Crypto
 import Dispatch
+import Synchronization
 
 /// How a log commits.
 public struct LogOptions: Sendable {
@@ -16,13 +17,14 @@ public struct LogOptions: Sendable {
 /// A Hypercore-style signed append-only log of one writer, durable on a `LogFiles`.
 ///
 /// Opened with the writer's key pair it appends: blocks are hashed into the flat Merkle tree,
-/// written, and acknowledged only after the data and tree are synced and a new signed header is
-/// durable (group commit: appends waiting at the same time share one sync). Opened with only the
+/// written, and acknowledged only after the data, the tree and a new signed header slot are
+/// synced (one parallel round; group commit: appends waiting at the same time share it). Opened with only the
 /// public key it is a read-only replica that stores blocks only through `apply(_:)`, which
 /// verifies each proof against the writer's signature first.
 ///
-/// On open the newest header slot whose tree hash matches the stored tree (and whose signature
-/// verifies) wins; anything written after it (a torn tail) is cut off. Every read re-hashes the
+/// On open the newest header slot whose tree hash matches the stored tree, whose own commit's
+/// blocks re-hash to it, and whose signature verifies wins; anything written after it (a torn
+/// tail) is cut off. Every read re-hashes the
 /// block and compares it with its leaf node, so a corrupted block is detected (and can be
 /// replaced with `repair(_:)`).
 public actor Log {
@@ -178,9 +180,44 @@ public actor Log {
       leaf += count
     }
     guard try files.data.size() >= total else { throw StoreError.corrupt("data shorter than header") }
+    try checkLastCommit(header, ends: ends, files: files)
     return Loaded(
       length: n, fork: header.fork, roots: roots, ends: ends, signedLength: header.signedLength,
       signature: header.signature, seq: header.seq, head: head)
+  }
+
+  /// The blocks and tree nodes of the slot's own commit were synced in the same round as the
+  /// slot, so they may not all have reached the disk: rebuild them from the data on top of the
+  /// previous commit's roots and compare with the stored nodes.
+  private static func checkLastCommit(_ header: LogHeader, ends: [UInt64], files: LogFiles) throws(StoreError)
+  {
+    let previous = header.previousLength
+    guard previous <= header.length else { throw StoreError.corrupt("previous length beyond length") }
+    guard previous < header.length else { return }
+    var roots = try FlatTree.fullRoots(length: previous).map { (i) throws(StoreError) in
+      try readNode(files.tree, i)
+    }
+    let start = previous == 0 ? 0 : ends[Int(previous) - 1]
+    let data = try files.data.read(at: start, count: Int(ends[Int(header.length) - 1] - start))
+    var offset = 0
+    for i in previous..<header.length {
+      let size = Int(ends[Int(i)] - (i == 0 ? 0 : ends[Int(i) - 1]))
+      guard offset + size <= data.count else { throw StoreError.corrupt("block \(i) missing") }
+      var node = HypercoreCrypto.leaf(i, data[offset..<offset + size])
+      offset += size
+      guard try readNode(files.tree, node.index) == node else { throw StoreError.corrupt("block \(i) torn") }
+      while let last = roots.last, FlatTree.sibling(last.index) == node.index {
+        roots.removeLast()
+        node = HypercoreCrypto.parent(last, node)
+        guard try readNode(files.tree, node.index) == node else {
+          throw StoreError.corrupt("node \(node.index) torn")
+        }
+      }
+      roots.append(node)
+    }
+    guard HypercoreCrypto.treeHash(roots) == header.treeHash else {
+      throw StoreError.corrupt("last commit torn")
+    }
   }
 
   // MARK: Reading
@@ -292,7 +329,9 @@ public actor Log {
     let treeHash = HypercoreCrypto.treeHash(newRoots)
     let sig = keyPair.sign(HypercoreCrypto.signable(treeHash: treeHash, length: newLength, fork: newFork))
     let header = LogHeader(
-      seq: headerSeq + 1, fork: newFork, length: newLength, signedLength: newLength, publicKey: publicKey,
+      seq: headerSeq + 1, fork: newFork, length: newLength, signedLength: newLength,
+      previousLength: newLength,
+      publicKey: publicKey,
       treeHash: treeHash, signature: newLength == 0 ? [UInt8](repeating: 0, count: 64) : sig)
     do {
       try writeHeader(header)
@@ -381,7 +420,7 @@ public actor Log {
   private func resetForFork(_ newFork: UInt64) async throws {
     while committing { try await waitDurable(length) }
     let header = LogHeader(
-      seq: headerSeq + 1, fork: newFork, length: 0, signedLength: 0, publicKey: publicKey,
+      seq: headerSeq + 1, fork: newFork, length: 0, signedLength: 0, previousLength: 0, publicKey: publicKey,
       treeHash: HypercoreCrypto.treeHash([]), signature: [UInt8](repeating: 0, count: 64))
     do {
       try writeHeader(header)
@@ -531,7 +570,9 @@ public actor Log {
         sLength = snapLength
       }
       let header = LogHeader(
-        seq: headerSeq + 1, fork: fork, length: snapLength, signedLength: sLength, publicKey: publicKey,
+        seq: headerSeq + 1, fork: fork, length: snapLength, signedLength: sLength,
+        previousLength: durableLength,
+        publicKey: publicKey,
         treeHash: treeHash, signature: sig)
       do {
         try await Self.persist(files: files, header: header)
@@ -562,30 +603,31 @@ public actor Log {
     waiters = []
   }
 
-  /// Syncs data and tree (in parallel), then writes and syncs the header slot, off the actor.
+  /// Writes the header slot and syncs it, the data and the tree in parallel, off the actor. The
+  /// slot may reach the disk before the blocks it covers; opening checks those blocks and falls
+  /// back to the previous slot if they did not all arrive.
   private static func persist(files: LogFiles, header: LogHeader) async throws {
     try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
       DispatchQueue.global().async {
         let group = DispatchGroup()
-        nonisolated(unsafe) var treeError: (any Error)?
-        group.enter()
-        DispatchQueue.global().async {
-          do { try files.tree.sync() } catch { treeError = error }
-          group.leave()
+        let errors = Mutex<[any Error]>([])
+        for work in [{ try files.tree.sync() }, { try files.data.sync() }] as [@Sendable () throws -> Void] {
+          group.enter()
+          DispatchQueue.global().async {
+            do { try work() } catch { errors.withLock { $0.append(error) } }
+            group.leave()
+          }
         }
         do {
-          try files.data.sync()
-          group.wait()
-          if let treeError { throw treeError }
           var slot = header.encoded()
           slot += [UInt8](repeating: 0, count: LogHeader.slotSize - slot.count)
           try files.header.write(slot, at: UInt64(header.slot * LogHeader.slotSize))
           try files.header.sync()
-          c.resume()
         } catch {
-          group.wait()
-          c.resume(throwing: error)
+          errors.withLock { $0.append(error) }
         }
+        group.wait()
+        if let error = errors.withLock({ $0.first }) { c.resume(throwing: error) } else { c.resume() }
       }
     }
   }

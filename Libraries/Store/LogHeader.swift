@@ -5,12 +5,15 @@ import Crypto
 struct LogHeader: Equatable {
   static let magic: [UInt8] = Array("CSTL".utf8)
   static let slotSize = 512
-  static let encodedSize = 8 + 8 * 4 + 32 + 32 + 64 + 32
+  static let encodedSize = 8 + 8 * 5 + 32 + 32 + 64 + 32
 
   var seq: UInt64
   var fork: UInt64
   var length: UInt64
   var signedLength: UInt64
+  /// The length of the commit before this one: blocks `previousLength..<length` were written in
+  /// the same sync round as this slot, so opening re-checks them before trusting the slot.
+  var previousLength: UInt64
   var publicKey: [UInt8]
   /// Tree hash of the roots at `length`.
   var treeHash: [UInt8]
@@ -21,11 +24,12 @@ struct LogHeader: Equatable {
 
   func encoded() -> [UInt8] {
     var out = Self.magic + [1, 0, 0, 0]
-    var numbers = [UInt8](repeating: 0, count: 32)
+    var numbers = [UInt8](repeating: 0, count: 40)
     HypercoreCrypto.putUInt64(&numbers, at: 0, seq)
     HypercoreCrypto.putUInt64(&numbers, at: 8, fork)
     HypercoreCrypto.putUInt64(&numbers, at: 16, length)
     HypercoreCrypto.putUInt64(&numbers, at: 24, signedLength)
+    HypercoreCrypto.putUInt64(&numbers, at: 32, previousLength)
     out += numbers
     out += publicKey
     out += treeHash
@@ -45,6 +49,7 @@ struct LogHeader: Equatable {
     return LogHeader(
       seq: HypercoreCrypto.getUInt64(s, at: 8), fork: HypercoreCrypto.getUInt64(s, at: 16),
       length: HypercoreCrypto.getUInt64(s, at: 24), signedLength: HypercoreCrypto.getUInt64(s, at: 32),
-      publicKey: Array(b[40..<72]), treeHash: Array(b[72..<104]), signature: Array(b[104..<168]))
+      previousLength: HypercoreCrypto.getUInt64(s, at: 40), publicKey: Array(b[48..<80]),
+      treeHash: Array(b[80..<112]), signature: Array(b[112..<176]))
   }
 }

@@ -1,21 +1,24 @@
 /// The Autobase-style linearizer: a pure, deterministic state machine that turns the causal graph
 /// of every writer's nodes into one total order and feeds it to an `AutobaseApplier`.
 ///
-/// Order. Every batch (the graph's vertex: one or more nodes of one writer) gets a Lamport clock
-/// (1 + the largest clock among its heads and its writer's previous batch) and, for every indexer
-/// `i`, the clock `L_i` of the first batch of `i` whose causal past contains it. Its *level* is the
-/// quorum-th smallest `L_i` (quorum = a majority of the indexers), using `latest_i + 1` for an
-/// indexer that has not seen it yet. Batches are ordered by (level, clock, writer key, length): the
-/// key respects causality, and a batch's level never decreases as the graph grows, so every
-/// replica holding the same graph computes the same order whatever the arrival order was.
+/// The graph's vertices are batches (one or more nodes of one writer); each references its writer's
+/// previous batch and the heads the writer had seen, and gets a Lamport clock (1 + the largest clock
+/// of what it references). Ties between unrelated batches break by clock, then writer key, then length.
 ///
-/// Finality. A batch is final once its level is settled (a quorum of indexers has seen it, no lagging
-/// indexer could lower it) and lies below the smallest level any unseen or unsettled batch can still
-/// get. Three indexers keep finalizing with one down and stop, losing nothing, with two down.
+/// Finality comes from the indexers' nodes alone, as a round-based DAG commit (crash faults; a quorum
+/// is a majority of the indexers): an indexer node's round is one more than the highest round that a
+/// quorum of indexers has reached in its causal past. Every even round `r` has an anchor, the first
+/// round-`r` node of indexer `(r / 2) mod n`; it is committed once a quorum of indexers' first nodes of
+/// round ≥ `r + 1` have it in their past. Any node of round ≥ `r + 2` then has the anchor in its past,
+/// so committing an anchor first commits, oldest first, the earlier anchors reachable from it; each
+/// anchor appends its not-yet-final causal past in (clock, writer key, length) order to the final
+/// prefix. Every replica therefore finalizes the same prefix whatever the arrival order. With three
+/// indexers, rounds and commits continue with one down; with two down rounds stop and nothing more
+/// becomes final, while writes keep being applied in the provisional tail.
 ///
-/// Reorders. When new batches change the non-final order, the applier is rolled back to the first
-/// differing position and the rest is re-applied; writers added or removed by `apply` are rolled
-/// back with it, and so are recorded rejections.
+/// The tail (everything not final) follows in (clock, writer key, length) order. When new nodes
+/// change it, the applier is rolled back to the first differing position and the rest re-applied;
+/// writers added or removed by `apply` and recorded rejections roll back with it.
 public struct Linearizer<Applier: AutobaseApplier> {
   /// The state machine that builds the views.
   public private(set) var applier: Applier
@@ -39,8 +42,14 @@ public struct Linearizer<Applier: AutobaseApplier> {
   private var uEnd: [Int] = []
   private var uClock: [UInt64] = []
   private var uDeps: [[Int32]] = []
-  private var marks: [UInt64] = []
-  private var latest: [UInt64]
+  private var uRound: [Int32] = []
+  private var isFinal: [Bool] = []
+  // Per unit and indexer: the longest prefix of that indexer's log and its highest round in the past.
+  private var seen: [Int] = []
+  private var highRound: [Int32] = []
+  // Per indexer: where each new round starts in its log.
+  private var roundStarts: [[(round: Int32, unit: Int32)]]
+  private var committedRound: Int32 = 0
   // The order: final units, then the applied tail (plus units integrated since the last update).
   private var finalOrder: [Int32] = []
   private var tail: [Int32] = []
@@ -51,7 +60,7 @@ public struct Linearizer<Applier: AutobaseApplier> {
   public init(indexers: [[UInt8]], writers: [AutobaseWriter], applier: Applier) {
     self.applier = applier
     self.indexers = indexers
-    self.latest = Array(repeating: 0, count: indexers.count)
+    self.roundStarts = Array(repeating: [], count: indexers.count)
     var roles: [[UInt8]: String] = [:]
     for writer in writers { roles[writer.key] = writer.role }
     self.writers = roles
@@ -145,66 +154,26 @@ public struct Linearizer<Applier: AutobaseApplier> {
   /// to the first changed position, re-applies, and advances finality.
   public mutating func update() {
     integrateAll()
-    let n = indexers.count
-    let quorum = n / 2 + 1
-    let bound: UInt64 = n == 0 ? .max : latest.sorted()[quorum - 1] + 1
-    var level = [UInt64](repeating: 0, count: tail.count)
-    var settled = [Bool](repeating: false, count: tail.count)
-    var known: [UInt64] = []
-    var all: [UInt64] = []
-    for (t, u) in tail.enumerated() where n > 0 {
-      known.removeAll(keepingCapacity: true)
-      all.removeAll(keepingCapacity: true)
-      var minUnknown = UInt64.max
-      for i in 0..<n {
-        let m = marks[Int(u) * n + i]
-        if m != 0 {
-          known.append(m)
-          all.append(m)
-        } else {
-          all.append(latest[i] + 1)
-          minUnknown = min(minUnknown, latest[i] + 1)
-        }
-      }
-      all.sort()
-      level[t] = all[quorum - 1]
-      if known.count >= quorum {
-        known.sort()
-        settled[t] = known[quorum - 1] <= minUnknown
-      }
-    }
+    let oldFinal = finalOrder.count
+    commit()
     let rank = writerRanks()
-    let perm = tail.indices.sorted { a, b in
-      if level[a] != level[b] { return level[a] < level[b] }
-      let ua = Int(tail[a])
-      let ub = Int(tail[b])
-      if uClock[ua] != uClock[ub] { return uClock[ua] < uClock[ub] }
-      let ra = rank[Int(uWriter[ua])]
-      let rb = rank[Int(uWriter[ub])]
-      if ra != rb { return ra < rb }
-      return uEnd[ua] < uEnd[ub]
-    }
-    let sorted = perm.map { tail[$0] }
+    let sortedTail = tail.filter { !isFinal[Int($0)] }.sorted { a, b in precedes(a, b, rank) }
+    let fresh = Array(finalOrder[oldFinal...]) + sortedTail
     var diverge = 0
-    while diverge < appliedTail && sorted[diverge] == tail[diverge] { diverge += 1 }
-    if diverge < appliedTail { rollback(to: finalOrder.count + diverge) }
-    tail = sorted
-    for t in diverge..<tail.count { applyUnit(tail[t], position: finalOrder.count + t) }
-    appliedTail = tail.count
-
-    var floor = bound
-    for t in perm.indices where !settled[perm[t]] { floor = min(floor, level[perm[t]]) }
-    var f = 0
-    while f < tail.count && settled[perm[f]] && level[perm[f]] < floor { f += 1 }
-    if f > 0 {
-      finalOrder.append(contentsOf: tail[0..<f])
-      tail.removeFirst(f)
-      appliedTail -= f
+    while diverge < appliedTail && diverge < fresh.count && fresh[diverge] == tail[diverge] { diverge += 1 }
+    if diverge < appliedTail { rollback(to: oldFinal + diverge) }
+    for t in diverge..<fresh.count { applyUnit(fresh[t], position: oldFinal + t) }
+    tail = sortedTail
+    appliedTail = sortedTail.count
+    if finalOrder.count > oldFinal {
       applier.finalize(upTo: finalOrder.count)
       let cut = finalOrder.count
       systemUndo.removeAll { $0.position < cut }
     }
   }
+
+  /// The highest round any indexer has reached.
+  public var round: Int { Int(roundStarts.map { $0.last?.round ?? 0 }.max() ?? 0) }
 
   /// Gives `body` mutable access to the applier, for draining its side outputs (such as collected
   /// view changes); `body` must not change the view itself.
@@ -268,23 +237,118 @@ public struct Linearizer<Applier: AutobaseApplier> {
     uEnd.append(end)
     uClock.append(clock)
     uDeps.append(deps)
+    uRound.append(0)
+    isFinal.append(false)
     let n = indexers.count
-    if n > 0 { marks.append(contentsOf: repeatElement(0, count: n)) }
-    for _ in start..<end { unitAt[w].append(u) }
-    integrated[w] = end
-    let slot = Int(indexerSlot[w])
-    if slot >= 0 {
-      var stack: [Int32] = [u]
-      while let x = stack.popLast() {
-        let at = Int(x) * n + slot
-        if marks[at] != 0 { continue }
-        marks[at] = clock
-        stack.append(contentsOf: uDeps[Int(x)])
+    if n > 0 {
+      var seenRow = [Int](repeating: 0, count: n)
+      var roundRow = [Int32](repeating: 0, count: n)
+      for dep in deps {
+        let base = Int(dep) * n
+        for j in 0..<n {
+          seenRow[j] = max(seenRow[j], seen[base + j])
+          roundRow[j] = max(roundRow[j], highRound[base + j])
+        }
       }
-      latest[slot] = clock
+      let slot = Int(indexerSlot[w])
+      if slot >= 0 {
+        let quorumRound = roundRow.sorted(by: >)[n / 2]
+        let round = max(roundRow[slot], quorumRound + 1)
+        roundRow[slot] = round
+        seenRow[slot] = end
+        uRound[Int(u)] = round
+        if (roundStarts[slot].last?.round ?? 0) < round { roundStarts[slot].append((round, u)) }
+      }
+      seen.append(contentsOf: seenRow)
+      highRound.append(contentsOf: roundRow)
     }
     tail.append(u)
     return true
+  }
+
+  private func precedes(_ a: Int32, _ b: Int32, _ rank: [Int]) -> Bool {
+    let ua = Int(a)
+    let ub = Int(b)
+    if uClock[ua] != uClock[ub] { return uClock[ua] < uClock[ub] }
+    let ra = rank[Int(uWriter[ua])]
+    let rb = rank[Int(uWriter[ub])]
+    if ra != rb { return ra < rb }
+    return uEnd[ua] < uEnd[ub]
+  }
+
+  /// The first node of indexer `slot` with a round of at least `round`.
+  private func firstNode(of slot: Int, atLeast round: Int32) -> Int32? {
+    let starts = roundStarts[slot]
+    var lo = 0
+    var hi = starts.count
+    while lo < hi {
+      let mid = (lo + hi) / 2
+      if starts[mid].round < round { lo = mid + 1 } else { hi = mid }
+    }
+    return lo < starts.count ? starts[lo].unit : nil
+  }
+
+  /// The anchor of even round `round`, if its leader reached exactly that round.
+  private func anchor(_ round: Int32) -> (unit: Int32, leader: Int)? {
+    let n = indexers.count
+    let leader = Int(round / 2) % n
+    guard let u = firstNode(of: leader, atLeast: round), uRound[Int(u)] == round else { return nil }
+    return (u, leader)
+  }
+
+  private func contains(_ x: Int32, anchor: (unit: Int32, leader: Int)) -> Bool {
+    seen[Int(x) * indexers.count + anchor.leader] >= uEnd[Int(anchor.unit)]
+  }
+
+  private func directlyCommitted(_ round: Int32) -> (unit: Int32, leader: Int)? {
+    guard let a = anchor(round) else { return nil }
+    var votes = 0
+    for j in indexers.indices {
+      if let v = firstNode(of: j, atLeast: round + 1), contains(v, anchor: a) { votes += 1 }
+    }
+    return votes >= indexers.count / 2 + 1 ? a : nil
+  }
+
+  /// Finds the highest directly committed anchor and commits it and the anchors it reaches.
+  private mutating func commit() {
+    guard !indexers.isEmpty else { return }
+    var top = Int32(round) - 1
+    if top % 2 != 0 { top -= 1 }
+    var found: (unit: Int32, leader: Int)?
+    var foundRound: Int32 = 0
+    var r = top
+    while r > committedRound && r >= 2 {
+      if let a = directlyCommitted(r) {
+        found = a
+        foundRound = r
+        break
+      }
+      r -= 2
+    }
+    guard var current = found else { return }
+    var chain = [current]
+    var back = foundRound - 2
+    while back > committedRound && back >= 2 {
+      if let a = anchor(back), contains(current.unit, anchor: a) {
+        chain.append(a)
+        current = a
+      }
+      back -= 2
+    }
+    let rank = writerRanks()
+    for a in chain.reversed() {
+      var collected: [Int32] = []
+      var stack: [Int32] = [a.unit]
+      while let x = stack.popLast() {
+        if isFinal[Int(x)] { continue }
+        isFinal[Int(x)] = true
+        collected.append(x)
+        stack.append(contentsOf: uDeps[Int(x)])
+      }
+      collected.sort { precedes($0, $1, rank) }
+      finalOrder.append(contentsOf: collected)
+    }
+    committedRound = foundRound
   }
 
   private mutating func applyUnit(_ u: Int32, position: Int) {
