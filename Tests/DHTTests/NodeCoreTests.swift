@@ -260,6 +260,40 @@ struct NodeCoreTests {
     #expect(failure(failed) == .timeout)
   }
 
+  @Test("a flood of valid announces stays within the per-topic and total caps, newest kept")
+  func boundedUnderFlood() throws {
+    var config = DHTCoreConfiguration()
+    config.localAddress = Self.server
+    config.requestsPerSecondPerIP = 0
+    config.storage.maxAnnounces = 100
+    config.storage.maxPeersPerTopic = 5
+    var wiring = Wiring([DHTNodeCore(configuration: config, now: 10_000), Self.core(Self.client, seed: 2)])
+    let token = try Self.token(&wiring)
+    let serverID = DHTID.node(Self.server)
+    var id: DHTRequestID = 1_000
+    func announce(_ n: Int, topic: [UInt8]) throws -> DHTPeerRecord {
+      let keyPair = try Ed25519KeyPair(seed: DHTID.topic("flood key \(n)"))
+      let peer = DHTPeerRecord(publicKey: keyPair.publicKey)
+      let record = DHTAnnounceRecord.signed(
+        target: topic, nodeID: serverID, token: token, peer: peer, keyPair: keyPair)
+      id += 1
+      let result = wiring.request(
+        id, from: Self.client, to: Self.server, command: HyperDHTCommand.announce, target: topic,
+        value: record.wireEncoded(), token: token)
+      #expect((try? result?.get()) != nil)
+      wiring.now += 1
+      return peer
+    }
+    var last: [DHTPeerRecord] = []
+    for n in 0..<40 { last.append(try announce(n, topic: Self.topic)) }
+    let kept = try Self.lookupPeers(&wiring, id: 5_000)
+    #expect(kept.count == 5)
+    #expect(Set(kept.map(\.publicKey)) == Set(last.suffix(5).map(\.publicKey)))
+    for n in 40..<400 { _ = try announce(n, topic: DHTID.topic("flood topic \(n)")) }
+    #expect(wiring.cores[Self.server]!.storedRecords <= 100)
+    #expect(wiring.cores[Self.server]!.storedRecords >= 80)
+  }
+
   @Test("a retransmitted handshake reaches the server's handler once and gets the same answer again")
   func handshakeRetransmission() {
     var server = Self.core(Self.server)
