@@ -20,6 +20,8 @@ public struct DHTNodeConfiguration: Sendable {
   public var core = DHTCoreConfiguration()
   /// How often timers are checked, in milliseconds.
   public var tickInterval: UInt64 = 50
+  /// How often the routing table is refreshed with a FIND_NODE query for the node's own id (ms).
+  public var refreshInterval: UInt64 = 5 * 60 * 1000
   /// Milliseconds on a monotonic clock.
   public var clock: @Sendable () -> UInt64 = DHTNodeConfiguration.monotonicMilliseconds
   /// Seeds the node's transaction ids and token secrets (32 bytes); random when nil.
@@ -139,7 +141,10 @@ public actor DHTNode {
     guard !destroyed else { return false }
     let now = configuration.clock()
     perform(core.tick(now: now))
-    if core.table.count == 0, !configuration.bootstrap.isEmpty, !bootstrapping, now >= lastBootstrap + 5_000 {
+    let empty = core.table.count == 0 && !configuration.bootstrap.isEmpty && now >= lastBootstrap + 5_000
+    let stale = core.table.count > 0 && now >= lastBootstrap + configuration.refreshInterval
+    if !bootstrapping, empty || stale {
+      bootstrapping = true
       Task { try? await self.bootstrap() }
     }
     return true
