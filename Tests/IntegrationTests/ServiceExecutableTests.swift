@@ -2,10 +2,13 @@ import Foundation
 import HTTP
 import Testing
 
-/// A service executable and whether it has a public HTTP listener.
+/// A service executable, whether it has a public HTTP listener, and its other listeners with the
+/// arguments that put them on free ports.
 struct ServiceUnderTest: Sendable, CustomTestStringConvertible {
   let name: String
   let servesHTTP: Bool
+  var otherListeners: [String] = []
+  var otherArguments: [String] = []
   var testDescription: String { name }
 
   static let all = [
@@ -15,12 +18,13 @@ struct ServiceUnderTest: Sendable, CustomTestStringConvertible {
     ServiceUnderTest(name: "proxy-inference", servesHTTP: true),
     ServiceUnderTest(name: "wrk-agent-instance", servesHTTP: false),
     ServiceUnderTest(name: "wrk-agent-inference", servesHTTP: false),
-    ServiceUnderTest(name: "dht-node", servesHTTP: false),
+    ServiceUnderTest(
+      name: "dht-node", servesHTTP: false, otherListeners: ["dht"], otherArguments: ["--port", "0"]),
   ]
 
   /// Arguments for a run on free ports with `dataDir`.
   func arguments(dataDir: String) -> [String] {
-    ["--admin-port", "0", "--data-dir", dataDir] + (servesHTTP ? ["--http-port", "0"] : [])
+    ["--admin-port", "0", "--data-dir", dataDir] + (servesHTTP ? ["--http-port", "0"] : []) + otherArguments
   }
 }
 
@@ -65,6 +69,9 @@ func fetch(_ client: HTTPClient, _ target: String, port: Int) async throws -> (s
     let key = try String(contentsOfFile: keyPath, encoding: .utf8)
     #expect(key.count == 64 && key.allSatisfy(\.isHexDigit))
 
+    for listener in service.otherListeners {
+      #expect(try await child.port(of: listener) > 0)
+    }
     if service.servesHTTP {
       let http = try await child.port(of: "http")
       #expect(http != admin)
@@ -84,7 +91,8 @@ func fetch(_ client: HTTPClient, _ target: String, port: Int) async throws -> (s
       #expect(object["ts"] is String && object["level"] is String && object["msg"] is String)
       #expect(object["logger"] as? String == service.name)
     }
-    #expect(child.lines.filter { $0.contains("\"msg\":\"listening\"") }.count == (service.servesHTTP ? 2 : 1))
+    let listeners = 1 + (service.servesHTTP ? 1 : 0) + service.otherListeners.count
+    #expect(child.lines.filter { $0.contains("\"msg\":\"listening\"") }.count == listeners)
     #expect(child.lines.contains { $0.contains("\"reason\":\"SIGTERM\"") })
   }
 
@@ -152,7 +160,7 @@ func fetch(_ client: HTTPClient, _ target: String, port: Int) async throws -> (s
     var keys: [String] = []
     for _ in 0..<2 {
       let child = try ServiceProcess(
-        try BuildProducts.path("dht-node"), ["--admin-port", "0", "--data-dir", dir.path])
+        try BuildProducts.path("dht-node"), ["--admin-port", "0", "--port", "0", "--data-dir", dir.path])
       defer { child.killIfRunning() }
       _ = try await child.port(of: "admin")
       keys.append(try String(contentsOfFile: keyPath, encoding: .utf8))
@@ -163,7 +171,7 @@ func fetch(_ client: HTTPClient, _ target: String, port: Int) async throws -> (s
 
     chmod(keyPath, 0o644)
     let refused = try ServiceProcess(
-      try BuildProducts.path("dht-node"), ["--admin-port", "0", "--data-dir", dir.path])
+      try BuildProducts.path("dht-node"), ["--admin-port", "0", "--port", "0", "--data-dir", dir.path])
     defer { refused.killIfRunning() }
     #expect(await refused.waitForExit() == 2)
     #expect(refused.standardError.contains("must not be readable by group or others"))
