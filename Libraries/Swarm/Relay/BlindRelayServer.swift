@@ -1,5 +1,6 @@
 import Crypto
 import Net
+import ServiceKit
 import Synchronization
 import Wire
 
@@ -397,3 +398,6 @@ public final class BlindRelayServer: Sendable {
     }
   }
 }
+
+/// A relay runs as a service (`dht-node --relay`): `run()` serves until its task is cancelled.
+extension BlindRelayServer: Service {}

@@ -87,22 +87,40 @@ public actor Swarm {
   public func listen() async throws {
     guard !destroyed else { throw SwarmError.destroyed }
     guard listener == nil else { return }
-    let listener = try SecretStreamListener.listen(
-      host: configuration.listenHost, port: configuration.listenPort, keyPair: keyPair,
-      configuration: configuration.transport, firewall: configuration.firewall)
+    let listener = try await Self.bind(configuration: configuration, keyPair: keyPair)
     self.listener = listener
     // The task holds the swarm until `destroy()` closes the listener.
-    serving = Task { [self] in
+    serving = Task(executorPreference: configuration.executor) { [self] in
       try? await listener.run { connection in await self.adopt(connection, relayed: false) }
     }
     await dht.setHandshakeHandler(SwarmHandshakeResponder(swarm: self), publicKey: publicKey)
-    keyRelays = try await dht.announce(topic: DHTID.target(publicKey: publicKey), keyPair: keyPair)
-    keyRefresh = Task { [weak self, configuration] in
+    // The refresh loop also retries a first announce that failed.
+    keyRefresh = Task(executorPreference: configuration.executor) { [weak self, configuration] in
       while !Task.isCancelled {
         guard await Self.sleep(configuration.keyRefreshInterval, configuration: configuration) else { return }
         await self?.refreshKeyAnnounce()
       }
     }
+    keyRelays = try await dht.announce(topic: DHTID.target(publicKey: publicKey), keyPair: keyPair)
+  }
+
+  /// Binds the listener on the configured executor (its socket lives in that thread's network
+  /// namespace).
+  private nonisolated static func bind(configuration: SwarmConfiguration, keyPair: Ed25519KeyPair)
+    async throws
+    -> SecretStreamListener
+  {
+    try await withTaskExecutorPreference(configuration.executor) {
+      try await makeListener(configuration: configuration, keyPair: keyPair)
+    }
+  }
+
+  private nonisolated static func makeListener(configuration: SwarmConfiguration, keyPair: Ed25519KeyPair)
+    async throws -> SecretStreamListener
+  {
+    try SecretStreamListener.listen(
+      host: configuration.listenHost, port: configuration.listenPort, keyPair: keyPair,
+      configuration: configuration.transport, firewall: configuration.firewall)
   }
 
   private func refreshKeyAnnounce() async {
@@ -135,7 +153,8 @@ public actor Swarm {
     else { return nil }
     if let relay = answer.relay {
       relayWaits[answer.remotePublicKey]?.cancel()
-      relayWaits[answer.remotePublicKey] = Task { [weak self, dialer] in
+      relayWaits[answer.remotePublicKey] = Task(executorPreference: configuration.executor) {
+        [weak self, dialer] in
         guard
           let connection = try? await dialer.acceptThroughRelay(
             relay, remotePublicKey: answer.remotePublicKey)
@@ -160,7 +179,7 @@ public actor Swarm {
       try await listen()
       try await dht.announce(topic: topic, keyPair: keyPair, relayAddresses: Array(keyRelays.prefix(3)))
       state.loops.append(
-        Task { [weak self, configuration] in
+        Task(executorPreference: configuration.executor) { [weak self, configuration] in
           while !Task.isCancelled {
             guard await Self.sleep(configuration.topicRefreshInterval, configuration: configuration) else {
               return
@@ -171,7 +190,7 @@ public actor Swarm {
     }
     if client {
       state.loops.append(
-        Task { [weak self, configuration] in
+        Task(executorPreference: configuration.executor) { [weak self, configuration] in
           while !Task.isCancelled {
             guard await Self.sleep(configuration.lookupInterval, configuration: configuration) else { return }
             try? await self?.discover(topic: topic)
@@ -257,9 +276,9 @@ public actor Swarm {
     if let existing = current[remote], !existing.isClosed { return existing }
     if let inflight = dialing[remote] { return try await inflight.value }
     let dialer = self.dialer
-    let task = Task<SwarmConnection, any Error> {
+    let task = Task<SwarmConnection, any Error>(executorPreference: configuration.executor) {
       let stream = try await dialer.dial(publicKey: remote, hints: hints)
-      guard let connection = self.adopt(stream.connection, relayed: stream.relayed) else {
+      guard let connection = await self.adopt(stream.connection, relayed: stream.relayed) else {
         throw SwarmError.destroyed
       }
       return connection
@@ -344,7 +363,7 @@ public actor Swarm {
   private func spawn(_ body: @escaping @Sendable (Swarm) async -> Void) {
     let id = nextBackground
     nextBackground += 1
-    background[id] = Task { [weak self] in
+    background[id] = Task(executorPreference: configuration.executor) { [weak self] in
       if let self { await body(self) }
       await self?.finishBackground(id)
     }

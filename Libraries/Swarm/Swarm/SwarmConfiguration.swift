@@ -37,6 +37,10 @@ public struct SwarmConfiguration: Sendable {
   /// Reconnect attempts after a connection to a wanted peer dropped (0 = never reconnect).
   public var reconnectAttempts = 8
 
+  /// The executor the swarm's own tasks prefer (dialling, relay pairing, refresh loops), and on
+  /// which its sockets are created: a thread that entered another network namespace makes the
+  /// swarm's sockets live there. Nil runs them on the default executor.
+  public var executor: (any TaskExecutor)?
   /// Random numbers for jitter (injectable for tests).
   public var random: @Sendable (ClosedRange<Double>) -> Double = { Double.random(in: $0) }
 
