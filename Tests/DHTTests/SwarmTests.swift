@@ -1,10 +1,11 @@
 import Crypto
 import HRPC
 import Net
-import Swarm
 import SwarmTesting
 import Testing
 import Wire
+
+@testable import Swarm
 
 /// The swarm over a loopback testnet: topics, connect-by-key, duplicates, reconnect, firewall,
 /// destroy.
@@ -53,25 +54,30 @@ import Wire
 
   @Test func duplicateConnectionsCollapseToOne() async throws {
     let fixture = try await SwarmFixture.start()
-    let a = try await fixture.swarm()
-    let b = try await fixture.swarm()
+    let aNode = try await fixture.testnet.makeNode(ephemeral: true)
+    let bNode = try await fixture.testnet.makeNode(ephemeral: true)
+    let aKeys = Ed25519KeyPair.generate()
+    let bKeys = Ed25519KeyPair.generate()
+    let a = Swarm(dht: aNode, keyPair: aKeys)
+    let b = Swarm(dht: bNode, keyPair: bKeys)
     try await a.listen()
     try await b.listen()
-    async let fromA = a.connect(publicKey: b.publicKey)
-    async let fromB = b.connect(publicKey: a.publicKey)
-    _ = try await (fromA, fromB)
+    // A dials B through the swarm; then B dials A a second time on its own, so that each side
+    // holds two connections to the same peer.
+    _ = try await a.connect(publicKey: bKeys.publicKey)
+    let second = try await SwarmDialer(dht: bNode, keyPair: bKeys, configuration: SwarmConfiguration())
+      .dial(publicKey: aKeys.publicKey)
+    await b.adopt(second.connection, relayed: false)
     let settled = await eventually {
       let onA = await a.connections
       let onB = await b.connections
-      return onA.count == 1 && onB.count == 1 && onA[0].handshakeHash == onB[0].handshakeHash
+      return await a.duplicatesDropped == 1 && onA.count == 1 && onB.count == 1
+        && onA[0].handshakeHash == onB[0].handshakeHash
     }
     #expect(settled)
-    // Both sides saw both connections and each dropped one.
-    #expect(await a.duplicatesDropped == 1)
     #expect(await b.duplicatesDropped == 1)
-    let kept = try #require(await a.connections.first)
-    let lower = a.publicKey.lexicographicallyPrecedes(b.publicKey) ? a.publicKey : b.publicKey
-    #expect(kept.initiatorPublicKey == lower)
+    let lower = aKeys.publicKey.lexicographicallyPrecedes(bKeys.publicKey) ? aKeys.publicKey : bKeys.publicKey
+    #expect(await a.connections.first?.initiatorPublicKey == lower)
     #expect(await b.connections.first?.initiatorPublicKey == lower)
     await fixture.destroy(a, b)
   }

@@ -290,7 +290,7 @@ public actor Swarm {
 
   /// Registers an authenticated connection, resolving duplicates; nil when the swarm is gone.
   @discardableResult
-  private func adopt(_ stream: SecretStreamConnection, relayed: Bool) -> SwarmConnection? {
+  func adopt(_ stream: SecretStreamConnection, relayed: Bool) -> SwarmConnection? {
     guard !destroyed else {
       stream.close()
       return nil
