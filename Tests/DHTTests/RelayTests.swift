@@ -144,4 +144,45 @@ import Wire
     #expect(!capture.all.contains(Array(marker.utf8)))
     await fixture.destroy(client, server)
   }
+
+  @Test func directConnectionWithdrawsTheServersRelayWait() async throws {
+    let relay = try BlindRelayServer.start(keyPair: .generate())
+    let relaying = Task { await relay.run() }
+    defer {
+      relay.close()
+      relaying.cancel()
+    }
+    let fixture = try await SwarmFixture.start()
+    // Reachable and offering a relay: the client connects directly, and the server's pairing
+    // request at the relay is withdrawn once the direct connection arrives.
+    let server = try await fixture.swarm { $0.relay = relay.info }
+    let client = try await fixture.swarm()
+    try await server.listen()
+    let connection = try await client.connect(publicKey: server.publicKey)
+    #expect(!connection.isRelayed)
+    let withdrawn = await eventually { relay.stats.withdrawn == 1 && relay.stats.waiting == 0 }
+    #expect(withdrawn)
+    #expect(relay.stats.paired == 0)
+    await fixture.destroy(client, server)
+  }
+
+  @Test func clientProposesItsRelayWhenTheServerHasNone() async throws {
+    let relay = try BlindRelayServer.start(keyPair: .generate())
+    let relaying = Task { await relay.run() }
+    defer {
+      relay.close()
+      relaying.cancel()
+    }
+    let fixture = try await SwarmFixture.start()
+    let server = try await fixture.swarm { $0.announcedAddresses = [] }
+    let client = try await fixture.swarm { $0.relay = relay.info }
+    let serving = SwarmFixture.serveEcho(server)
+    defer { serving.cancel() }
+    try await server.listen()
+    let connection = try await client.connect(publicKey: server.publicKey)
+    #expect(connection.isRelayed)
+    #expect(try await SwarmFixture.echo("proposed", over: connection) == "proposed")
+    #expect(relay.stats.spliced == 1)
+    await fixture.destroy(client, server)
+  }
 }

@@ -151,4 +151,23 @@ import Wire
     #expect(try await SwarmFixture.echo("two", over: second) == "two")
     await fixture.destroy(client, server)
   }
+
+  @Test func leaveUnannouncesTheTopicButKeepsConnections() async throws {
+    let fixture = try await SwarmFixture.start()
+    let server = try await fixture.swarm()
+    let client = try await fixture.swarm()
+    let serving = SwarmFixture.serveEcho(server)
+    defer { serving.cancel() }
+    let topic = DHTID.topic("model/leave")
+    try await server.join(topic: topic, server: true, client: false)
+    try await client.join(topic: topic, server: false, client: true)
+    await client.flush()
+    let connection = try #require(await client.connection(to: server.publicKey))
+    await server.leave(topic: topic)
+    let observer = try await fixture.testnet.makeNode(ephemeral: true)
+    #expect(try await observer.lookup(topic: topic).isEmpty)
+    #expect(await server.joinedTopics.isEmpty)
+    #expect(try await SwarmFixture.echo("still here", over: connection) == "still here")
+    await fixture.destroy(client, server)
+  }
 }

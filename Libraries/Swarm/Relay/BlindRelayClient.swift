@@ -28,20 +28,24 @@ public enum BlindRelayClient {
     }
     let mux = Protomux(stream: control)
     let running = Task { await mux.run() }
-    defer {
+    // Flushes what is queued (an `unpair`) before the control connection closes.
+    let finish = {
       mux.close()
+      await running.value
       control.close()
-      running.cancel()
     }
-    let channel: ProtomuxChannel
+    let answer: BlindRelayPair
     do {
-      channel = try await mux.open(protocolName: BlindRelay.protocolName)
+      let channel = try await mux.open(protocolName: BlindRelay.protocolName)
       try await channel.send(
         type: BlindRelay.pairType, BlindRelayPair(isInitiator: isInitiator, token: token, id: 1, seq: 0))
+      answer = try await waitForPair(channel: channel, token: token, timeout: timeout)
     } catch {
-      throw SwarmError.relayFailed("pair request: \(error)")
+      await finish()
+      throw error is SwarmError || error is CancellationError
+        ? error : SwarmError.relayFailed("pair request: \(error)")
     }
-    let answer = try await waitForPair(channel: channel, token: token, timeout: timeout)
+    await finish()
     guard answer.isInitiator == isInitiator else {
       throw SwarmError.relayFailed("relay answered the wrong side")
     }

@@ -42,6 +42,10 @@ public struct BlindRelayStats: Sendable, Equatable {
   public var expired = 0
   /// Requests refused (duplicate side, full table, bad preamble, unknown token).
   public var refused = 0
+  /// Requests and pairings withdrawn with `unpair`.
+  public var withdrawn = 0
+  /// Unmatched requests waiting for their other side.
+  public var waiting = 0
 
   /// Zero counters.
   public init() {}
@@ -93,7 +97,13 @@ public final class BlindRelayServer: Sendable {
   /// The bound data address.
   public var dataAddress: SocketAddress { data.localAddress }
   /// Counters.
-  public var stats: BlindRelayStats { state.withLock { $0.stats } }
+  public var stats: BlindRelayStats {
+    state.withLock { s in
+      var stats = s.stats
+      stats.waiting = s.waiting.values.reduce(0) { $0 + $1.count }
+      return stats
+    }
+  }
 
   /// What peers need to use this relay (key, control and data addresses).
   public var info: BlindRelayInfo {
@@ -185,10 +195,14 @@ public final class BlindRelayServer: Sendable {
     }
     controls.withLock { $0[owner] = connection }
     let mux = Protomux(stream: connection)
+    let channels = Mutex<[Task<Void, Never>]>([])
     mux.handle(protocolName: BlindRelay.protocolName) { channel in
-      Task { await self.serveChannel(channel, owner: owner) }
+      let task = Task { await self.serveChannel(channel, owner: owner) }
+      channels.withLock { $0.append(task) }
     }
     await mux.run()
+    // Let the channels handle what arrived before the end (an `unpair` sent just before closing).
+    for task in channels.withLock({ $0 }) { await task.value }
     connection.close()
     controls.withLock { $0[owner] = nil }
     state.withLock { s in
@@ -260,9 +274,11 @@ public final class BlindRelayServer: Sendable {
     let legs: [TCPConnection] = state.withLock { s in
       if let sides = s.waiting[unpair.token] {
         let kept = sides.filter { $0.value.owner != owner }
+        s.stats.withdrawn += sides.count - kept.count
         s.waiting[unpair.token] = kept.isEmpty ? nil : kept
       }
       guard let pairing = s.pairings.removeValue(forKey: unpair.token) else { return [] }
+      s.stats.withdrawn += 1
       return [pairing.initiator?.tcp, pairing.responder?.tcp].compactMap { $0 }
     }
     for tcp in legs { tcp.close() }
