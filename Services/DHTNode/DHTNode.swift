@@ -22,7 +22,12 @@ struct DHTNodeServiceConfiguration: ServiceConfiguration {
   static let bootstrapOption = ConfigOption(
     "bootstrap", valueName: "HOST:PORT,...", help: "other DHT nodes to bootstrap from (IPv4 host:port list)",
     default: "")
-  static var serviceOptions: [ConfigOption] { [hostOption, portOption, publicHostOption, bootstrapOption] }
+  static let relayOption = ConfigOption(
+    "relay", valueName: "PORT",
+    help: "also run a blind relay: secret-stream control on PORT, spliced data on PORT+1 (0 = free ports)")
+  static var serviceOptions: [ConfigOption] {
+    [hostOption, portOption, publicHostOption, bootstrapOption, relayOption]
+  }
 
   var common: CommonOptions
   var host: String
@@ -31,6 +36,8 @@ struct DHTNodeServiceConfiguration: ServiceConfiguration {
   var portGiven: Bool
   var publicHost: String?
   var bootstrap: [IPv4Address]
+  /// The blind relay's control port (`--relay`), nil when no relay runs.
+  var relayPort: Int?
 
   static func read(from reader: inout ConfigReader) -> DHTNodeServiceConfiguration {
     let common = CommonOptions.read(from: &reader, service: serviceName)
@@ -51,9 +58,12 @@ struct DHTNodeServiceConfiguration: ServiceConfiguration {
       parseBootstrap(text) == nil ? "is not a comma-separated list of IPv4 host:port" : nil
     }
     bootstrap = parseBootstrap(list) ?? []
+    let relayPort = reader.optionalString(relayOption) { text in
+      Int(text).map { (0...65534).contains($0) } == true ? nil : "is not a port (0-65534)"
+    }.flatMap { Int($0) }
     return DHTNodeServiceConfiguration(
       common: common, host: host, port: port, portGiven: portGiven, publicHost: publicHost,
-      bootstrap: bootstrap)
+      bootstrap: bootstrap, relayPort: relayPort)
   }
 
   /// `host:port,host:port` as addresses; nil when any entry is not an IPv4 `host:port`.
@@ -79,5 +89,16 @@ func buildDHTNode(_ config: DHTNodeServiceConfiguration, _ context: ServiceConte
   if let host = config.publicHost {
     node.publicAddress = IPv4Address(host: host, port: UInt16(config.port))
   }
-  return [DHTNodeService(configuration: node, context: context, fallBackToFreePort: !config.portGiven)]
+  var services: [any Service] = [
+    DHTNodeService(configuration: node, context: context, fallBackToFreePort: !config.portGiven)
+  ]
+  if let relayPort = config.relayPort {
+    var relay = BlindRelayConfiguration()
+    relay.advertisedHost = config.publicHost
+    services.append(
+      try BlindRelayService(
+        host: config.host, port: relayPort, identitySeed: context.identitySeed, logger: context.logger,
+        configuration: relay))
+  }
+  return services
 }

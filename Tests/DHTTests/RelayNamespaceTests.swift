@@ -80,8 +80,12 @@ struct Namespaces {
   let s: String
 
   static func ip(_ arguments: [String]) throws {
+    guard
+      let tool = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first(
+        where: FileManager.default.fileExists)
+    else { throw NamespaceError(message: "this test needs iproute2's `ip` (apt-get install iproute2)") }
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+    process.executableURL = URL(fileURLWithPath: tool)
     process.arguments = arguments
     let errors = Pipe()
     process.standardError = errors
