@@ -107,9 +107,14 @@ public struct DHTSimulator {
   }
 
   /// Joins every node through the protocol: each runs a FIND_NODE query for its own id, bootstrapping
-  /// from the first node, `batch` at a time.
-  public mutating func joinAll(batch: Int = 50) {
-    var next = 1
+  /// from the first node, `batch` at a time; then `refreshRounds` times every node repeats that
+  /// query (the periodic refresh a running `DHTNode` does), so early nodes learn about late ones.
+  public mutating func joinAll(batch: Int = 50, refreshRounds: Int = 1) {
+    for round in 0...refreshRounds { joinRound(first: round == 0 ? 1 : 0, batch: batch) }
+  }
+
+  private mutating func joinRound(first: Int, batch: Int) {
+    var next = first
     while next < nodes.count {
       var waiting: [UInt64] = []
       for i in next..<min(next + batch, nodes.count) {

@@ -233,6 +233,8 @@ public struct DHTNodeCore: Sendable {
 
   /// Handles one received datagram.
   public mutating func receive(_ bytes: [UInt8], from: IPv4Address, now: UInt64) -> [DHTAction] {
+    // Secrets follow the clock even between ticks, so a token issued now stays valid for a full interval.
+    tokens.advance(now: now)
     switch try? DHTMessage.decode(bytes) {
     case .request(let request)?: handleRequest(request, from: from, now: now)
     case .response(let response)?: handleResponse(response, from: from, now: now)
