@@ -48,6 +48,7 @@ public actor Swarm {
   private var topicPeers: [[UInt8]: Set<[UInt8]>] = [:]
   private var relayWaits: [[UInt8]: Task<Void, Never>] = [:]
   private var background: [Int: Task<Void, Never>] = [:]
+  private var discoveries: Set<Int> = []
   private var nextBackground = 0
   private var destroyed = false
 
@@ -230,7 +231,7 @@ public actor Swarm {
       guard current[peer.publicKey] == nil, dialing[peer.publicKey] == nil else { continue }
       let key = peer.publicKey
       let hints = peer.relayAddresses
-      spawn { swarm in
+      spawn(discovery: true) { swarm in
         do {
           _ = try await swarm.dial(key, hints: hints)
         } catch {
@@ -241,14 +242,15 @@ public actor Swarm {
     }
   }
 
-  /// Waits until every connection attempt started so far finished.
+  /// Waits until the connection attempts to the peers found so far finished (their first try;
+  /// reconnect loops with backoff are not waited for).
   public func flush() async {
     while true {
       let pending =
-        Array(background.values) + dialing.values.map { task in Task { _ = try? await task.value } }
+        background.filter { discoveries.contains($0.key) }.map(\.value)
+        + dialing.values.map { task in Task { _ = try? await task.value } }
       if pending.isEmpty { return }
       for task in pending { await task.value }
-      if background.isEmpty && dialing.isEmpty { return }
     }
   }
 
@@ -359,17 +361,22 @@ public actor Swarm {
     }
   }
 
-  /// Runs `body` as a tracked background task (cancelled by `destroy`, awaited by `flush`).
-  private func spawn(_ body: @escaping @Sendable (Swarm) async -> Void) {
+  /// Runs `body` as a tracked background task (cancelled by `destroy`; awaited by `flush` when
+  /// it is a `discovery`).
+  private func spawn(discovery: Bool = false, _ body: @escaping @Sendable (Swarm) async -> Void) {
     let id = nextBackground
     nextBackground += 1
+    if discovery { discoveries.insert(id) }
     background[id] = Task(executorPreference: configuration.executor) { [weak self] in
       if let self { await body(self) }
       await self?.finishBackground(id)
     }
   }
 
-  private func finishBackground(_ id: Int) { background[id] = nil }
+  private func finishBackground(_ id: Int) {
+    background[id] = nil
+    discoveries.remove(id)
+  }
 
   /// Sleeps `interval` plus a random part of the jitter; false when cancelled.
   private static func sleep(_ interval: Duration, configuration: SwarmConfiguration) async -> Bool {
@@ -395,6 +402,7 @@ public actor Swarm {
     for task in dialing.values { task.cancel() }
     keyRefresh?.cancel()
     background = [:]
+    discoveries = []
     relayWaits = [:]
     await dht.removeHandshakeHandler(publicKey: publicKey)
     listener?.close()
