@@ -185,4 +185,26 @@ import Wire
     #expect(relay.stats.spliced == 1)
     await fixture.destroy(client, server)
   }
+
+  @Test func aSecondRequestForTheSameSideIsRefused() async throws {
+    let relay = try BlindRelayServer.start(keyPair: .generate())
+    let relaying = Task { await relay.run() }
+    defer {
+      relay.close()
+      relaying.cancel()
+    }
+    let token = RandomBytes.generate(32)
+    let first = Task {
+      try await BlindRelayClient.pair(
+        relay: relay.info, keyPair: .generate(), token: token, isInitiator: true, timeout: .seconds(5))
+    }
+    defer { first.cancel() }
+    #expect(await eventually { relay.stats.waiting == 1 })
+    await #expect(throws: SwarmError.relayFailed) {
+      try await BlindRelayClient.pair(
+        relay: relay.info, keyPair: .generate(), token: token, isInitiator: true, timeout: .seconds(5))
+    }
+    #expect(relay.stats.refused == 1)
+    #expect(relay.stats.paired == 0)
+  }
 }

@@ -12,6 +12,8 @@ public struct BlindRelayConfiguration: Sendable {
   /// The most unmatched pair requests and unspliced pairings held at once (further requests are
   /// refused and counted).
   public var maxPending = 10_000
+  /// The most unmatched pair requests one control connection may hold.
+  public var maxPendingPerConnection = 64
   /// A data connection must send its preamble within this.
   public var preambleTimeout: Duration = .seconds(5)
   /// The control connections' secret-stream settings.
@@ -243,7 +245,10 @@ public final class BlindRelayServer: Sendable {
         return nil
       }
       guard let other = s.waiting[pair.token]?[!pair.isInitiator] else {
-        guard s.pendingCount < configuration.maxPending else {
+        let mine = s.waiting.values.reduce(0) { n, sides in
+          n + sides.values.filter { $0.owner == owner }.count
+        }
+        guard s.pendingCount < configuration.maxPending, mine < configuration.maxPendingPerConnection else {
           s.stats.refused += 1
           return nil
         }
