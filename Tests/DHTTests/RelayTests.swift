@@ -207,4 +207,17 @@ import Wire
     #expect(relay.stats.refused == 1)
     #expect(relay.stats.paired == 0)
   }
+
+  @Test func relayInfoParsesAndPrints() throws {
+    let key = String(repeating: "ab", count: 32)
+    let info = try #require(BlindRelayInfo("\(key)@10.0.0.5:49738"))
+    #expect(info.publicKey == [UInt8](repeating: 0xab, count: 32))
+    #expect(info.control == IPv4Address(host: "10.0.0.5", port: 49738))
+    #expect(info.data == IPv4Address(host: "10.0.0.5", port: 49739))
+    #expect(BlindRelayInfo(info.description) == info)
+    #expect(BlindRelayInfo("\(key)@10.0.0.5:1:7")?.data.port == 7)
+    for bad in ["", "\(key)", "zz@10.0.0.5:1", "\(key)@10.0.0.5", "\(key)@host:1", "\(key)@10.0.0.5:0"] {
+      #expect(BlindRelayInfo(bad) == nil, "\(bad)")
+    }
+  }
 }

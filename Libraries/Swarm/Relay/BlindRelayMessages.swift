@@ -125,3 +125,35 @@ public struct BlindRelayInfo: Sendable, Hashable {
     self.data = data
   }
 }
+
+extension BlindRelayInfo: CustomStringConvertible {
+  /// Parses `KEYHEX@HOST:PORT` (a relay started with `dht-node --relay PORT`: data on PORT+1) or
+  /// `KEYHEX@HOST:PORT:DATAPORT`; nil when malformed.
+  public init?(_ text: String) {
+    let parts = text.split(separator: "@")
+    guard parts.count == 2, parts[0].count == 64 else { return nil }
+    var key: [UInt8] = []
+    var digits = parts[0].makeIterator()
+    while let high = digits.next(), let low = digits.next() {
+      guard let byte = UInt8(String([high, low]), radix: 16) else { return nil }
+      key.append(byte)
+    }
+    let address = parts[1].split(separator: ":")
+    guard address.count == 2 || address.count == 3, let port = UInt16(address[1]), port > 0, port < .max
+    else {
+      return nil
+    }
+    let dataPort = address.count == 3 ? UInt16(address[2]) : port + 1
+    guard let dataPort, dataPort > 0,
+      let control = IPv4Address(host: String(address[0]), port: port),
+      let data = IPv4Address(host: String(address[0]), port: dataPort)
+    else { return nil }
+    self.init(publicKey: key, control: control, data: data)
+  }
+
+  /// `KEYHEX@HOST:PORT:DATAPORT` (parsed back by `init?(_:)`).
+  public var description: String {
+    let key = publicKey.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    return "\(key)@\(control.host):\(control.port):\(data.port)"
+  }
+}
