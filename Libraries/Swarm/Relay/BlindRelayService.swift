@@ -24,14 +24,8 @@ public struct BlindRelayService: Service {
 
   /// Serves until cancelled, then drops every pairing and splice.
   public func run() async throws {
-    let info = server.info
-    logger.info(
-      "listening",
-      [
-        "listener": "relay",
-        "relay.key": .string(info.publicKey.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()),
-        "relay.control": .string("\(info.control)"), "relay.data": .string("\(info.data)"),
-      ])
+    // `relay` is what clients configure (`BlindRelayInfo(_:)` parses it).
+    logger.info("listening", ["listener": "relay", "relay": .string(server.info.description)])
     await server.run()
     let stats = server.stats
     logger.info(
