@@ -82,7 +82,8 @@ struct TestnetTests {
   }
 
   @Test(
-    "mutable and immutable values, connect-by-key handshake through the relay, malformed datagrams counted")
+    "mutable and immutable values, relayed connect-by-key handshake, forged and replayed announces refused, malformed datagrams counted"
+  )
   func valuesRelayAndDefences() async throws {
     let testnet = try await DHTTestnet.start(size: 24)
     do {
@@ -123,6 +124,47 @@ struct TestnetTests {
       #expect(reply.relayAddress == relay)
       #expect(reply.noise == Array(noise.reversed()) + client.boundAddress.bytes)
       #expect(try await client.findPeer(publicKey: writer.publicKey) == nil)
+
+      // Over real UDP: a forged announce and one replayed to another node are refused.
+      let owner = try Ed25519KeyPair(seed: [UInt8](repeating: 0x71, count: 32))
+      let forger = try Ed25519KeyPair(seed: [UInt8](repeating: 0x72, count: 32))
+      let topic = DHTID.topic("model/forged")
+      let peer = DHTPeerRecord(publicKey: owner.publicKey)
+      let probe = try await nodes[9].query(command: HyperDHTCommand.lookup, target: topic)
+      #expect(probe.closest.count >= 2)
+      let a = probe.closest[0]
+      let b = probe.closest[1]
+      let tokenA = try #require(a.token)
+      let tokenB = try #require(b.token)
+      let idA = try #require(a.id)
+      var forged = DHTAnnounceRecord.signed(
+        target: topic, nodeID: idA, token: tokenA, peer: peer, keyPair: owner)
+      forged.signature =
+        DHTAnnounceRecord.signed(
+          target: topic, nodeID: idA, token: tokenA, peer: peer, keyPair: forger
+        ).signature
+      await #expect(throws: DHTError.remote(DHTErrorCode.invalidRecord)) {
+        try await nodes[9].request(
+          to: a.from, command: HyperDHTCommand.announce, target: topic, value: forged.wireEncoded(),
+          token: tokenA)
+      }
+      let genuine = DHTAnnounceRecord.signed(
+        target: topic, nodeID: idA, token: tokenA, peer: peer, keyPair: owner)
+      _ = try await nodes[9].request(
+        to: a.from, command: HyperDHTCommand.announce, target: topic, value: genuine.wireEncoded(),
+        token: tokenA)
+      await #expect(throws: DHTError.remote(DHTErrorCode.invalidRecord)) {
+        try await nodes[9].request(
+          to: b.from, command: HyperDHTCommand.announce, target: topic, value: genuine.wireEncoded(),
+          token: tokenB)
+      }
+      await #expect(throws: DHTError.remote(DHTErrorCode.invalidToken)) {
+        try await nodes[9].request(
+          to: b.from, command: HyperDHTCommand.announce, target: topic, value: genuine.wireEncoded(),
+          token: tokenA)
+      }
+      let visible = try await nodes[11].lookup(topic: topic)
+      #expect(visible.map(\.publicKey) == [owner.publicKey])
 
       // Garbage datagrams are counted, not answered.
       let target0 = nodes[0]
