@@ -294,6 +294,36 @@ struct NodeCoreTests {
     #expect(wiring.cores[Self.server]!.storedRecords >= 80)
   }
 
+  @Test("PING_NAT answers on the port it names; DOWN_HINT makes the node check and drop a dead node")
+  func pingNATAndDownHint() throws {
+    var core = Self.core(Self.server)
+    let nat = DHTRequest(
+      tid: 5, to: Self.server, isInternal: true, command: DHTInternalCommand.pingNAT, value: [0x34, 0x12])
+    let answer = core.receive(nat.encoded(), from: Self.client, now: 10_000)
+    #expect(answer.count == 1)
+    if case .send(_, let to)? = answer.first {
+      #expect(to == IPv4Address(host: "10.0.0.1", port: 0x1234))
+    } else {
+      Issue.record("no answer")
+    }
+    _ = core.addNode(Self.other, now: 10_000)
+    #expect(core.table.count == 1)
+    let address = Self.other
+    let hint = DHTRequest(
+      tid: 6, to: Self.server, isInternal: true, command: DHTInternalCommand.downHint,
+      value: address.bytes + [UInt8(address.port & 0xff), UInt8(address.port >> 8)])
+    let actions = core.receive(hint.encoded(), from: Self.client, now: 10_000)
+    let pinged = actions.contains { action in
+      guard case .send(let bytes, let to) = action, to == Self.other,
+        case .request(let request)? = try? DHTMessage.decode(bytes)
+      else { return false }
+      return request.command == DHTInternalCommand.ping && request.isInternal
+    }
+    #expect(pinged)
+    _ = core.tick(now: 11_001)
+    #expect(core.table.count == 0)
+  }
+
   @Test("a retransmitted handshake reaches the server's handler once and gets the same answer again")
   func handshakeRetransmission() {
     var server = Self.core(Self.server)
