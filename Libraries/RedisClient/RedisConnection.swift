@@ -52,7 +52,10 @@ public final class RedisConnection: Sendable {
     connection.start()
     var setup: [[RedisArgument]] = []
     if let password {
-      setup.append(username.map { ["AUTH", RedisArgument($0), RedisArgument(password)] } ?? ["AUTH", RedisArgument(password)])
+      setup.append(
+        username.map { ["AUTH", RedisArgument($0), RedisArgument(password)] } ?? [
+          "AUTH", RedisArgument(password),
+        ])
     }
     if database != 0 { setup.append(["SELECT", RedisArgument(database)]) }
     if !setup.isEmpty {
@@ -102,7 +105,8 @@ public final class RedisConnection: Sendable {
     let entry = PendingReply(expected: commands.count)
     let limit = timeout ?? defaultTimeout
     let result: Result<[RedisValue], RedisError> = await withTaskCancellationHandler {
-      await withCheckedContinuation { (continuation: CheckedContinuation<Result<[RedisValue], RedisError>, Never>) in
+      await withCheckedContinuation {
+        (continuation: CheckedContinuation<Result<[RedisValue], RedisError>, Never>) in
         let writer: (CheckedContinuation<[UInt8]?, Never>, [UInt8])? = state.withLock { state in
           if let failure = state.failure {
             continuation.resume(returning: .failure(failure))
