@@ -23,7 +23,13 @@ public final class RedisConnection: Sendable {
     var writer: CheckedContinuation<[UInt8]?, Never>?
     /// Set once the connection failed or was closed; every later command fails with it.
     var failure: RedisError?
+    /// Whether the timeout sweep is armed (it runs while commands wait).
+    var sweeping = false
   }
+
+  /// How often waiting commands are checked against their deadlines (a timeout fires at most this
+  /// much late).
+  private static let sweepInterval = Duration.milliseconds(10)
 
   private init(tcp: TCPConnection, defaultTimeout: Duration) {
     self.tcp = tcp
@@ -104,26 +110,35 @@ public final class RedisConnection: Sendable {
     for command in commands { try RESP.encode(command, into: &encoded) }
     let entry = PendingReply(expected: commands.count)
     let limit = timeout ?? defaultTimeout
+    entry.deadline = .now + limit
+    entry.limit = limit
     let result: Result<[RedisValue], RedisError> = await withTaskCancellationHandler {
       await withCheckedContinuation {
         (continuation: CheckedContinuation<Result<[RedisValue], RedisError>, Never>) in
+        if Task.isCancelled {
+          continuation.resume(returning: .failure(.timeout("cancelled")))
+          return
+        }
+        var armSweep = false
         let writer: (CheckedContinuation<[UInt8]?, Never>, [UInt8])? = state.withLock { state in
           if let failure = state.failure {
             continuation.resume(returning: .failure(failure))
             return nil
           }
           entry.continuation = continuation
-          entry.timer = tcp.eventLoop.schedule(after: limit) { [weak self] in
-            self?.abandon(entry, with: .timeout("no reply within \(limit)"))
-          }
           state.pending.append(entry)
           state.outgoing.append(contentsOf: encoded)
+          if !state.sweeping {
+            state.sweeping = true
+            armSweep = true
+          }
           guard let writer = state.writer else { return nil }
           state.writer = nil
           let bytes = state.outgoing
           state.outgoing = []
           return (writer, bytes)
         }
+        if armSweep { scheduleSweep() }
         if let (writer, bytes) = writer { writer.resume(returning: bytes) }
       }
     } onCancel: {
@@ -135,8 +150,31 @@ public final class RedisConnection: Sendable {
   /// Ends the wait of `entry` (timeout or cancellation) while its place in the reply order stays.
   private func abandon(_ entry: PendingReply, with error: RedisError) {
     let continuation = state.withLock { _ in entry.take() }
-    continuation?.timer?.cancel()
-    continuation?.continuation.resume(returning: .failure(error))
+    continuation?.resume(returning: .failure(error))
+  }
+
+  private func scheduleSweep() {
+    tcp.eventLoop.schedule(after: Self.sweepInterval) { self.sweep() }
+  }
+
+  /// Fails the waiting commands whose deadline passed; re-arms while commands still wait.
+  private func sweep() {
+    let now = ContinuousClock.now
+    var expired: [(Waiter, Duration)] = []
+    let again = state.withLock { state -> Bool in
+      guard state.failure == nil, state.head < state.pending.count else {
+        state.sweeping = false
+        return false
+      }
+      for entry in state.pending[state.head...] where entry.deadline <= now {
+        if let waiter = entry.take() { expired.append((waiter, entry.limit)) }
+      }
+      return true
+    }
+    for (waiter, limit) in expired {
+      waiter.resume(returning: .failure(.timeout("no reply within \(limit)")))
+    }
+    if again { scheduleSweep() }
   }
 
   // MARK: The reader and writer tasks
@@ -202,7 +240,7 @@ public final class RedisConnection: Sendable {
 
   /// Hands replies, in order, to the oldest pending commands.
   private func deliver(_ replies: [RedisValue]) {
-    var finished: [(PendingReply.Waiter, [RedisValue])] = []
+    var finished: [(Waiter, [RedisValue])] = []
     let unexpected: Bool = state.withLock { state in
       for reply in replies {
         guard state.head < state.pending.count else { return true }
@@ -221,16 +259,13 @@ public final class RedisConnection: Sendable {
       }
       return false
     }
-    for (waiter, values) in finished {
-      waiter.timer?.cancel()
-      waiter.continuation.resume(returning: .success(values))
-    }
+    for (waiter, values) in finished { waiter.resume(returning: .success(values)) }
     if unexpected { fail(.protocolViolation("a reply arrived that no command was waiting for")) }
   }
 
   /// Marks the connection failed: every waiting command gets `error`, the socket is closed.
   private func fail(_ error: RedisError) {
-    let (waiters, writer): ([PendingReply.Waiter], CheckedContinuation<[UInt8]?, Never>?) =
+    let (waiters, writer): ([Waiter], CheckedContinuation<[UInt8]?, Never>?) =
       state.withLock { state in
         guard state.failure == nil else { return ([], nil) }
         state.failure = error
@@ -243,40 +278,33 @@ public final class RedisConnection: Sendable {
         return (waiters, writer)
       }
     writer?.resume(returning: nil)
-    for waiter in waiters {
-      waiter.timer?.cancel()
-      waiter.continuation.resume(returning: .failure(error))
-    }
+    for waiter in waiters { waiter.resume(returning: .failure(error)) }
     tcp.close()
   }
 }
 
+/// Who waits for a command's replies.
+private typealias Waiter = CheckedContinuation<Result<[RedisValue], RedisError>, Never>
+
 /// A command (or a pipeline of `expected` commands) waiting for its replies.
 ///
-/// `@unchecked Sendable`: every mutable field is touched only while holding the owning
-/// connection's `state` lock.
+/// `@unchecked Sendable`: `values` and `continuation` are touched only while holding the owning
+/// connection's `state` lock; `deadline` and `limit` are set before the entry is shared.
 private final class PendingReply: @unchecked Sendable {
-  /// What a finished or abandoned entry hands back: who to resume and the timer to cancel.
-  struct Waiter {
-    let continuation: CheckedContinuation<Result<[RedisValue], RedisError>, Never>
-    let timer: Net.Timer?
-  }
-
   let expected: Int
   var values: [RedisValue] = []
-  var continuation: CheckedContinuation<Result<[RedisValue], RedisError>, Never>?
-  var timer: Net.Timer?
+  var continuation: Waiter?
+  var deadline = ContinuousClock.now
+  var limit = Duration.zero
 
   init(expected: Int) {
     self.expected = expected
     values.reserveCapacity(expected)
   }
 
-  /// Takes the continuation (once) with its timer.
+  /// Takes the continuation (once).
   func take() -> Waiter? {
-    guard let continuation else { return nil }
-    self.continuation = nil
-    defer { timer = nil }
-    return Waiter(continuation: continuation, timer: timer)
+    defer { continuation = nil }
+    return continuation
   }
 }
