@@ -107,18 +107,22 @@ public struct DHTSimulator {
   }
 
   /// Joins every node through the protocol: each runs a FIND_NODE query for its own id, bootstrapping
-  /// from the first node, `batch` at a time; then `refreshRounds` times every node repeats that
-  /// query (the periodic refresh a running `DHTNode` does), so early nodes learn about late ones.
+  /// from the first node, `batch` at a time; then `refreshRounds` times every node runs a FIND_NODE
+  /// for a random id (the periodic refresh a running `DHTNode` does), so nodes learn the parts of
+  /// the id space their joins did not reach.
   public mutating func joinAll(batch: Int = 50, refreshRounds: Int = 1) {
-    for round in 0...refreshRounds { joinRound(first: round == 0 ? 1 : 0, batch: batch) }
+    for round in 0...refreshRounds {
+      joinRound(first: round == 0 ? 1 : 0, batch: batch, randomTargets: round > 0)
+    }
   }
 
-  private mutating func joinRound(first: Int, batch: Int) {
+  private mutating func joinRound(first: Int, batch: Int, randomTargets: Bool) {
     var next = first
     while next < nodes.count {
       var waiting: [UInt64] = []
       for i in next..<min(next + batch, nodes.count) {
-        guard let id = nodes[i]?.localID else { continue }
+        guard let own = nodes[i]?.localID else { continue }
+        let id = randomTargets ? nodes[i]!.randomTarget() : own
         nextID += 1
         waiting.append(nextID)
         let actions = nodes[i]!.query(

@@ -20,7 +20,7 @@ public struct DHTNodeConfiguration: Sendable {
   public var core = DHTCoreConfiguration()
   /// How often timers are checked, in milliseconds.
   public var tickInterval: UInt64 = 50
-  /// How often the routing table is refreshed with a FIND_NODE query for the node's own id (ms).
+  /// How often the routing table is refreshed with a FIND_NODE query for a random id (ms).
   public var refreshInterval: UInt64 = 5 * 60 * 1000
   /// Milliseconds on a monotonic clock.
   public var clock: @Sendable () -> UInt64 = DHTNodeConfiguration.monotonicMilliseconds
@@ -145,7 +145,7 @@ public actor DHTNode {
     let stale = core.table.count > 0 && now >= lastBootstrap + configuration.refreshInterval
     if !bootstrapping, empty || stale {
       bootstrapping = true
-      Task { try? await self.bootstrap() }
+      Task { try? await self.bootstrap(randomTarget: stale) }
     }
     return true
   }
@@ -253,11 +253,15 @@ public actor DHTNode {
   }
 
   /// Fills the routing table: a FIND_NODE query for this node's own id (a random one when ephemeral).
-  public func bootstrap() async throws {
+  public func bootstrap() async throws { try await bootstrap(randomTarget: false) }
+
+  /// A FIND_NODE query for the node's own id, or for a random id (a refresh that reaches parts of
+  /// the id space the table may not know).
+  private func bootstrap(randomTarget: Bool) async throws {
     bootstrapping = true
     lastBootstrap = configuration.clock()
     defer { bootstrapping = false }
-    let target = core.localID ?? core.table.localID
+    let target = randomTarget ? core.randomTarget() : core.localID ?? core.table.localID
     let result = try await query(command: DHTInternalCommand.findNode, isInternal: true, target: target)
     if result.closest.isEmpty { throw DHTError.noNodes }
   }

@@ -159,6 +159,9 @@ public struct DHTNodeCore: Sendable {
     return drain()
   }
 
+  /// A random 32-byte id from the node's seeded randomness (targets of table refreshes).
+  public mutating func randomTarget() -> [UInt8] { random.bytes(32) }
+
   /// Adds a node known by address (e.g. a bootstrap node that answered) to the routing table.
   public mutating func addNode(_ address: IPv4Address, now: UInt64) -> [DHTAction] {
     if address != localAddress { add(DHTNodeInfo(address: address), now: now) }

@@ -62,35 +62,50 @@ func runSimulation() throws {
   let buildSeconds = seconds(since: buildStart)
   let memoryPerNode = Double(residentBytes() - memoryBefore) / Double(count)
 
+  let ids = sim.addresses.map(DHTID.node)
+  /// The k closest live nodes to `target`, by brute force.
+  func trueClosest(_ sim: DHTSimulator, _ target: [UInt8]) -> Set<IPv4Address> {
+    let live = sim.nodes.indices.filter { sim.nodes[$0] != nil }
+    let sorted = live.sorted { DHTDistance.closer(ids[$0], ids[$1], to: target) }
+    return Set(sorted.prefix(20).map { sim.addresses[$0] })
+  }
+
   var generator = SimulatorRandom(seed: seed &+ 99)
   var topics: [(topic: [UInt8], key: [UInt8])] = []
   var stored: [Double] = []
   for t in 0..<topicCount {
     let keyPair = try Ed25519KeyPair(seed: BLAKE2b.hash256(Array("bench key \(t)".utf8)))
     let topic = DHTID.topic("bench topic \(t) \(seed)")
-    stored.append(Double(sim.announce(from: sim.randomLiveNode(), topic: topic, keyPair: keyPair)))
+    let announcer = sim.randomLiveNode()
+    stored.append(Double(sim.announce(from: announcer, topic: topic, keyPair: keyPair)))
     topics.append((topic, keyPair.publicKey))
   }
 
   func measure(_ sim: inout DHTSimulator, _ generator: inout SimulatorRandom) -> (
-    hops: [Double], messages: [Double], found: Int
+    hops: [Double], messages: [Double], found: Int, overlap: [Double]
   ) {
     var hops: [Double] = []
     var messages: [Double] = []
+    var overlap: [Double] = []
     var found = 0
+    var truth: [[UInt8]: Set<IPv4Address>] = [:]
+    for pick in topics { truth[pick.topic] = trueClosest(sim, pick.topic) }
     var done = 0
     while done < lookups {
       let batch = min(50, lookups - done)
       done += batch
       let picks = (0..<batch).map { _ in topics[Int(generator.next() % UInt64(topics.count))] }
-      let outcomes = sim.lookups(picks.map { (from: sim.randomLiveNode(), topic: $0.topic) })
+      let froms = picks.map { _ in sim.randomLiveNode() }
+      let outcomes = sim.lookups(zip(froms, picks).map { (from: $0, topic: $1.topic) })
       for (pick, outcome) in zip(picks, outcomes) {
         hops.append(Double(outcome.result.hops))
         messages.append(Double(outcome.result.messages))
         if outcome.peers.contains(where: { $0.publicKey == pick.key }) { found += 1 }
+        let closest = Set(outcome.result.closest.map(\.from))
+        overlap.append(Double(closest.intersection(truth[pick.topic] ?? []).count))
       }
     }
-    return (hops, messages, found)
+    return (hops, messages, found, overlap)
   }
 
   let lookupStart = ContinuousClock.now
@@ -106,11 +121,14 @@ func runSimulation() throws {
   report("build_seconds", buildSeconds)
   report("memory_per_node_bytes", memoryPerNode, decimals: 0)
   report("announce_replicas_median", percentile(stored, 50), decimals: 0)
+  report("announce_replicas_min", stored.min() ?? 0, decimals: 0)
   report("hops_median", percentile(before.hops, 50), decimals: 0)
   report("hops_p99", percentile(before.hops, 99), decimals: 0)
   report("messages_median", percentile(before.messages, 50), decimals: 0)
   report("messages_p99", percentile(before.messages, 99), decimals: 0)
   report("success_rate", 100 * Double(before.found) / Double(lookups), decimals: 2)
+  report("true_closest_found_median", percentile(before.overlap, 50), decimals: 0)
+  report("true_closest_found_p1", percentile(before.overlap, 1), decimals: 0)
   report("lookups_per_second_simulated", Double(lookups) / lookupSeconds, decimals: 0)
   print("churn_killed", killed)
   report("churn_hops_median", percentile(after.hops, 50), decimals: 0)
@@ -118,6 +136,8 @@ func runSimulation() throws {
   report("churn_messages_median", percentile(after.messages, 50), decimals: 0)
   report("churn_messages_p99", percentile(after.messages, 99), decimals: 0)
   report("churn_success_rate", 100 * Double(after.found) / Double(lookups), decimals: 2)
+  report("churn_true_closest_found_median", percentile(after.overlap, 50), decimals: 0)
+  report("churn_true_closest_found_p1", percentile(after.overlap, 1), decimals: 0)
   report("virtual_seconds", Double(sim.now) / 1000)
   print(
     "records_still_live",
