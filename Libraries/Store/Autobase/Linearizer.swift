@@ -112,10 +112,11 @@ public struct Linearizer<Applier: AutobaseApplier> {
     return out.sorted { $0.key.lexicographicallyPrecedes($1.key) }
   }
 
-  /// Appends one batch of `values` as `key`'s next nodes (referencing the current heads) and returns
-  /// them, for the caller to store in `key`'s log. Empty `values` appends one acknowledgement node.
+  /// Appends one batch of `values` as `key`'s next nodes (referencing the heads of everything
+  /// received whose causal past is present) and returns them, for the caller to store in `key`'s log. Empty `values` appends one acknowledgement node.
   @discardableResult
   public mutating func append(_ values: [[UInt8]], by key: [UInt8]) -> [AutobaseNode] {
+    integrateAll()
     let heads = heads(excluding: key)
     let items = values.isEmpty ? [[]] : values
     let nodes = items.enumerated().map { i, value in
@@ -239,6 +240,8 @@ public struct Linearizer<Applier: AutobaseApplier> {
     uDeps.append(deps)
     uRound.append(0)
     isFinal.append(false)
+    for _ in start..<end { unitAt[w].append(u) }
+    integrated[w] = end
     let n = indexers.count
     if n > 0 {
       var seenRow = [Int](repeating: 0, count: n)
