@@ -157,13 +157,25 @@ public final class RedisConnection: Sendable {
     tcp.eventLoop.schedule(after: Self.sweepInterval) { self.sweep() }
   }
 
-  /// Fails the waiting commands whose deadline passed; re-arms while commands still wait.
+  /// How long past its timeout the oldest command may stay unanswered before the connection is
+  /// presumed dead (a hung server or a silent network partition) and closed, so the pool reconnects.
+  static let deadAfter = Duration.seconds(1)
+
+  /// Fails the waiting commands whose deadline passed; re-arms while commands still wait. When the
+  /// oldest command has had no reply for its timeout plus `max(timeout, deadAfter)`, closes the
+  /// connection.
   private func sweep() {
     let now = ContinuousClock.now
     var expired: [(Waiter, Duration)] = []
+    var stalled: Duration? = nil
     let again = state.withLock { state -> Bool in
       guard state.failure == nil, state.head < state.pending.count else {
         state.sweeping = false
+        return false
+      }
+      let oldest = state.pending[state.head]
+      if oldest.deadline + max(oldest.limit, Self.deadAfter) <= now {
+        stalled = now - oldest.deadline + oldest.limit
         return false
       }
       for entry in state.pending[state.head...] where entry.deadline <= now {
@@ -174,7 +186,11 @@ public final class RedisConnection: Sendable {
     for (waiter, limit) in expired {
       waiter.resume(returning: .failure(.timeout("no reply within \(limit)")))
     }
-    if again { scheduleSweep() }
+    if let stalled {
+      fail(.connection("no reply for \(stalled); connection presumed dead"))
+    } else if again {
+      scheduleSweep()
+    }
   }
 
   // MARK: The reader and writer tasks

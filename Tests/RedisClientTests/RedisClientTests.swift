@@ -1,6 +1,7 @@
 import Foundation
 import Net
 import RedisClient
+import ServiceKit
 import Synchronization
 import Testing
 
@@ -291,6 +292,33 @@ struct RedisClientTests {
     #expect(try await redis.getString("durable") == "kept")
     let replies = try await redis.pipeline((0..<100).map { _ in ["INCR", "after-restart"] })
     #expect(replies.last == .integer(100))
+  }
+
+  @Test("a hung server: commands time out, the stalled connection is replaced, service resumes")
+  func hungServer() async throws {
+    let server = try await RedisServer()
+    let metrics = MetricsRegistry()
+    var config = server.configuration(poolSize: 1)
+    config.commandTimeout = .milliseconds(150)
+    let redis = RedisClient(configuration: config, metrics: metrics)
+    defer { redis.close() }
+    let connects = metrics.counter("redis_connects_total", help: "Redis connections established")
+    try await redis.set("k", "v")
+    #expect(connects.value == 1)
+
+    let pid = try #require(server.serverPID)
+    kill(pid, SIGSTOP)
+    defer { kill(pid, SIGCONT) }
+    await #expect {
+      try await redis.getString("k")
+    } throws: { error in
+      (error as? RedisError)?.isTimeout == true
+    }
+    // No reply for timeout + 1 s: the connection is presumed dead and closed.
+    try await Task.sleep(for: .milliseconds(1400))
+    kill(pid, SIGCONT)
+    #expect(try await redis.getString("k") == "v")
+    #expect(connects.value == 2)
   }
 
   @Test("a closed client fails fast with a connection error")
