@@ -33,6 +33,8 @@ public final class RedisClient: Sendable {
     self.slots = (0..<configuration.poolSize).map { _ in PoolSlot() }
   }
 
+  deinit { close() }
+
   /// Sends one command and returns its reply; an error reply throws `RedisError.server`.
   /// `timeout` overrides the configured command timeout.
   @discardableResult

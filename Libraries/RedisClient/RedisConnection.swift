@@ -7,7 +7,8 @@ import Synchronization
 /// commands in the same order. A command that times out or is cancelled keeps its place in the
 /// order, so the reply it no longer waits for is consumed and dropped.
 ///
-/// Not for `SUBSCRIBE`/`MONITOR` (their replies are not one per command).
+/// Not for `SUBSCRIBE`/`MONITOR` (their replies are not one per command). A connection lives until
+/// `close()`, a failure, or the server closing it; `RedisClient` manages this for its pool.
 public final class RedisConnection: Sendable {
   private let tcp: TCPConnection
   private let state = Mutex(State())
