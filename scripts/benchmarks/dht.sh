@@ -51,10 +51,14 @@ printf '  %-44s %10s\n' "log2(N) (Kademlia bound on hops)" "$(field log2_nodes "
 printf '  %-44s %10s / %s\n' "hops per lookup, median / p99" "$(field hops_median "$S")" "$(field hops_p99 "$S")"
 printf '  %-44s %10s / %s\n' "messages per lookup, median / p99" "$(field messages_median "$S")" "$(field messages_p99 "$S")"
 printf '  %-44s %10s%%\n' "lookup success, no churn" "$(field success_rate "$S")"
+printf '  %-44s %10s / %s\n' "true 20 closest reached, median / p1" "$(field true_closest_found_median "$S")" \
+  "$(field true_closest_found_p1 "$S")"
 printf '  %-44s %10s / %s\n' "hops under ${CHURN_PCT}% churn, median / p99" "$(field churn_hops_median "$S")" "$(field churn_hops_p99 "$S")"
 printf '  %-44s %10s / %s\n' "messages under ${CHURN_PCT}% churn, median / p99" "$(field churn_messages_median "$S")" "$(field churn_messages_p99 "$S")"
 printf '  %-44s %10s%%  (target >= 99.9%%: %s)\n' "lookup success under ${CHURN_PCT}% churn" \
   "$(field churn_success_rate "$S")" "$(verdict "$(field churn_success_rate "$S")" 99.9)"
+printf '  %-44s %10s / %s\n' "true 20 closest reached under churn, med / p1" \
+  "$(field churn_true_closest_found_median "$S")" "$(field churn_true_closest_found_p1 "$S")"
 printf '  %-44s %10s bytes\n' "resident memory per simulated node" "$(field memory_per_node_bytes "$S")"
 echo "  loopback testnet ($(field nodes "$T") nodes, started in $(field start_seconds "$T") s)"
 printf '  %-44s %10s ms (stored on %s nodes)\n' "announce" "$(field announce_ms "$T")" "$(field announce_stored_at "$T")"
