@@ -53,6 +53,9 @@ public actor Log {
   var signedLength: UInt64 = 0
   var signature = [UInt8](repeating: 0, count: 64)
   var headerSeq: UInt64 = 0
+  /// Bytes of the data and tree files that exist (zero-filled past the log's end).
+  var dataAllocated: UInt64 = 0
+  var treeAllocated: UInt64 = 0
   var committing = false
   var waiters: [(UInt64, CheckedContinuation<Void, any Error>)] = []
   var failure: StoreError?
@@ -335,8 +338,10 @@ public actor Log {
       treeHash: treeHash, signature: newLength == 0 ? [UInt8](repeating: 0, count: 64) : sig)
     do {
       try writeHeader(header)
-      try files.tree.truncate(to: newLength == 0 ? 0 : (2 * newLength - 1) * UInt64(Self.nodeSize))
-      try files.data.truncate(to: newLength == 0 ? 0 : blockEnds[Int(newLength) - 1])
+      treeAllocated = newLength == 0 ? 0 : (2 * newLength - 1) * UInt64(Self.nodeSize)
+      dataAllocated = newLength == 0 ? 0 : blockEnds[Int(newLength) - 1]
+      try files.tree.truncate(to: treeAllocated)
+      try files.data.truncate(to: dataAllocated)
     } catch {
       failure = error
       throw error
@@ -424,6 +429,7 @@ public actor Log {
       treeHash: HypercoreCrypto.treeHash([]), signature: [UInt8](repeating: 0, count: 64))
     do {
       try writeHeader(header)
+      (treeAllocated, dataAllocated) = (0, 0)
       try files.tree.truncate(to: 0)
       try files.data.truncate(to: 0)
     } catch {
@@ -507,7 +513,11 @@ public actor Log {
       newRoots.append(node)
     }
     do {
-      try files.data.write(data, at: blockEnds.last ?? 0)
+      let dataStart = blockEnds.last ?? 0
+      try preallocate(files.data, &dataAllocated, upTo: dataStart + UInt64(data.count))
+      try preallocate(
+        files.tree, &treeAllocated, upTo: (2 * (length + UInt64(blocks.count))) * UInt64(Self.nodeSize))
+      try files.data.write(data, at: dataStart)
       nodes.sort { $0.index < $1.index }
       var run: [UInt8] = []
       var runStart: UInt64 = 0
@@ -532,6 +542,23 @@ public actor Log {
     roots = newRoots
     blockEnds += ends
     length += UInt64(blocks.count)
+  }
+
+  /// Zero-fills `storage` a chunk ahead once a write would pass `allocated`.
+  private func preallocate(_ storage: any LogStorage, _ allocated: inout UInt64, upTo end: UInt64)
+    throws(StoreError)
+  {
+    let chunk = UInt64(storage.preallocationChunk)
+    guard chunk > 0, end > allocated else { return }
+    let newEnd = (end / chunk + 1) * chunk
+    var at = allocated
+    let zeros = [UInt8](repeating: 0, count: Int(min(chunk, 1 << 20)))
+    while at < newEnd {
+      let n = min(UInt64(zeros.count), newEnd - at)
+      try storage.write(n == UInt64(zeros.count) ? zeros : Array(zeros.prefix(Int(n))), at: at)
+      at += n
+    }
+    allocated = newEnd
   }
 
   private func writeHeader(_ header: LogHeader) throws(StoreError) {

@@ -18,6 +18,14 @@ public protocol LogStorage: Sendable {
   func truncate(to size: UInt64) throws(StoreError)
   /// The current size in bytes.
   func size() throws(StoreError) -> UInt64
+  /// How far ahead of the written end a log zero-fills this file (0 for none), so that appends
+  /// overwrite allocated blocks and a sync need not commit file-system metadata.
+  var preallocationChunk: Int { get }
+}
+
+extension LogStorage {
+  /// No preallocation.
+  public var preallocationChunk: Int { 0 }
 }
 
 /// The three files of a log: block bytes, tree nodes (40 bytes each at their flat-tree index),
@@ -55,11 +63,14 @@ public struct LogFiles: Sendable {
 public final class FileLogStorage: LogStorage {
   /// The path opened.
   public let path: String
+  /// Zero-filled ahead of the log's end (none unless given).
+  public let preallocationChunk: Int
   private let fd: Int32
 
   /// Opens (creating if needed) the file at `path`.
-  public init(path: String) throws(StoreError) {
+  public init(path: String, preallocationChunk: Int = 0) throws(StoreError) {
     self.path = path
+    self.preallocationChunk = preallocationChunk
     let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw StoreError.io("open \(path): errno \(errno)") }
     self.fd = fd

@@ -32,9 +32,13 @@ public final class SimulatedDisk: Sendable {
   /// Whether a power loss keeps a torn prefix of unsynced writes (else it drops them all).
   public let tornWrites: Bool
 
+  /// How far ahead logs zero-fill the files of this disk (see `LogStorage.preallocationChunk`).
+  public let preallocationChunk: Int
+
   /// An empty disk; `seed` drives which unsynced writes survive when `tornWrites`.
-  public init(tornWrites: Bool = false, seed: UInt64 = 1) {
+  public init(tornWrites: Bool = false, seed: UInt64 = 1, preallocationChunk: Int = 0) {
     self.tornWrites = tornWrites
+    self.preallocationChunk = preallocationChunk
     self.state = Mutex(State(rng: seed | 1))
   }
 
@@ -156,6 +160,9 @@ public final class SimulatedStorage: LogStorage {
     self.name = name
     self.epoch = epoch
   }
+
+  /// The disk's preallocation chunk.
+  public var preallocationChunk: Int { disk.preallocationChunk }
 
   /// Writes into the volatile image (lost on power loss until synced).
   public func write(_ bytes: [UInt8], at offset: UInt64) throws(StoreError) {

@@ -30,17 +30,18 @@ import Testing
     return acknowledged
   }
 
-  @Test(arguments: [false, true])
-  func crashAtEveryWritePoint(torn: Bool) async throws {
+  @Test(arguments: [(false, 0), (true, 0), (true, 100)])
+  func crashAtEveryWritePoint(torn: Bool, preallocation: Int) async throws {
     let pair = keyPair(11)
     // A clean run counts the mutating operations.
-    let clean = SimulatedDisk()
+    let clean = SimulatedDisk(preallocationChunk: preallocation)
     let full = await Self.run(try Log(files: clean.files(), keyPair: pair))
     #expect(full == UInt64(Self.script.reduce(0, +)))
     let points = clean.operations
     #expect(points > 20)
     for point in 0...points {
-      let disk = SimulatedDisk(tornWrites: torn, seed: UInt64(point) &* 7919 &+ 17)
+      let disk = SimulatedDisk(
+        tornWrites: torn, seed: UInt64(point) &* 7919 &+ 17, preallocationChunk: preallocation)
       disk.crash(atOperation: point)
       let log = try Log(files: disk.files(), keyPair: pair)
       let acknowledged = await Self.run(log)

@@ -19,6 +19,11 @@ enum StoreBench {
       case "append-loop":
         guard args.count == 2 else { usage() }
         try await appendLoop(directory: args[1])
+      case "check":
+        guard args.count == 2 else { usage() }
+        let log = try Log(files: LogFiles.directory(args[1]), keyPair: keyPair(0x33))
+        try await log.verifyAll()
+        print(await log.length)
       case "write-corpus":
         guard args.count == 2 else { usage() }
         try await writeCorpus(directory: args[1])
