@@ -6,8 +6,9 @@
 /// of what it references). Ties between unrelated batches break by clock, then writer key, then length.
 ///
 /// Finality comes from the indexers' nodes alone, as a round-based DAG commit (crash faults; a quorum
-/// is a majority of the indexers): an indexer node's round is one more than the highest round that a
-/// quorum of indexers has reached in its causal past. Every even round `r` has an anchor, the first
+/// is a majority of the indexers): an indexer node's round is one more than its previous node's round
+/// once a quorum of indexers has reached that round in its causal past (else the same), so every
+/// indexer passes through every round. Every even round `r` has an anchor, the first
 /// round-`r` node of indexer `(r / 2) mod n`; it is committed once a quorum of indexers' first nodes of
 /// round ≥ `r + 1` have it in their past. Any node of round ≥ `r + 2` then has the anchor in its past,
 /// so committing an anchor first commits, oldest first, the earlier anchors reachable from it; each
@@ -256,7 +257,7 @@ public struct Linearizer<Applier: AutobaseApplier> {
       let slot = Int(indexerSlot[w])
       if slot >= 0 {
         let quorumRound = roundRow.sorted(by: >)[n / 2]
-        let round = max(roundRow[slot], quorumRound + 1)
+        let round = quorumRound >= roundRow[slot] ? roundRow[slot] + 1 : roundRow[slot]
         roundRow[slot] = round
         seenRow[slot] = end
         uRound[Int(u)] = round
