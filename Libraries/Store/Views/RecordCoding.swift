@@ -24,4 +24,24 @@ public enum RecordCoding {
       throw .malformed("record: \(error)")
     }
   }
+
+  /// Decodes many records with one JSON pass (they are joined into one array); records that fail
+  /// to decode are skipped.
+  public static func decodeAll<Record: Decodable>(_ type: Record.Type, from values: [[UInt8]]) -> [Record] {
+    guard !values.isEmpty else { return [] }
+    var joined: [UInt8] = [UInt8(ascii: "[")]
+    joined.reserveCapacity(values.reduce(2) { $0 + $1.count })
+    for (i, value) in values.enumerated() {
+      guard let first = value.first, first >= 1, value.count > 1 else { return perRecord(type, values) }
+      if i > 0 { joined.append(UInt8(ascii: ",")) }
+      joined.append(contentsOf: value.dropFirst())
+    }
+    joined.append(UInt8(ascii: "]"))
+    if let all = try? JSONDecoder().decode([Record].self, from: Data(joined)) { return all }
+    return perRecord(type, values)
+  }
+
+  private static func perRecord<Record: Decodable>(_ type: Record.Type, _ values: [[UInt8]]) -> [Record] {
+    values.compactMap { try? decode(type, from: $0) }
+  }
 }

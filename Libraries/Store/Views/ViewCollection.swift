@@ -106,9 +106,9 @@ public struct ViewCollection<Record: Codable & Sendable>: Sendable {
 
   /// Records whose primary key starts with the tuple `prefix`, in key order.
   public func scan(prefix: [TupleElement] = [], limit: Int = .max, in map: OrderedMap) -> [Record] {
-    map.scan(prefix: TupleKey.encode([.uint(id), .uint(0)] + prefix), limit: limit).compactMap {
-      try? RecordCoding.decode(Record.self, from: $0.value)
-    }
+    RecordCoding.decodeAll(
+      Record.self,
+      from: map.scan(prefix: TupleKey.encode([.uint(id), .uint(0)] + prefix), limit: limit).map(\.value))
   }
 
   /// Records with `lower <= primaryKey < upper` (tuples; nil bounds are the collection's ends).
@@ -120,9 +120,7 @@ public struct ViewCollection<Record: Codable & Sendable>: Sendable {
     let base = TupleKey.encode([.uint(id), .uint(0)])
     let lo = base + TupleKey.encode(lower ?? [])
     let hi = upper.map { base + TupleKey.encode($0) } ?? TupleKey.successor(ofPrefix: base)
-    return map.range(from: lo, to: hi, limit: limit).compactMap {
-      try? RecordCoding.decode(Record.self, from: $0.value)
-    }
+    return RecordCoding.decodeAll(Record.self, from: map.range(from: lo, to: hi, limit: limit).map(\.value))
   }
 
   /// Records whose key in index `index` starts with the tuple `prefix`, in index order.
@@ -131,9 +129,10 @@ public struct ViewCollection<Record: Codable & Sendable>: Sendable {
   {
     let n = try indexNumber(index)
     let base = TupleKey.encode([.uint(id), .uint(0)])
-    return map.scan(prefix: indexKey(n, prefix, pk: nil), limit: limit).compactMap { entry in
-      map.get(base + entry.value).flatMap { try? RecordCoding.decode(Record.self, from: $0) }
+    let values = map.scan(prefix: indexKey(n, prefix, pk: nil), limit: limit).compactMap {
+      map.get(base + $0.value)
     }
+    return RecordCoding.decodeAll(Record.self, from: values)
   }
 
   /// How many records the collection holds.
