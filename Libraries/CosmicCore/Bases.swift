@@ -124,3 +124,9 @@ public struct AccountsOperations: ViewOperations {
     return .applied
   }
 }
+
+/// A replica of the `accounts` base (app-node instances only).
+public typealias AccountsReplica = ReplicatedBase<AccountsOperations>
+
+/// A replica of the `ops` base (service keys).
+public typealias OpsReplica = ReplicatedBase<OpsOperations>
