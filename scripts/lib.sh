@@ -94,7 +94,9 @@ http_status() {
 
 # run_with_deadline SECONDS LOG COMMAND...: runs COMMAND in a session of its own with its output in
 # LOG; after SECONDS the whole session (the command and every child it started) gets SIGTERM, then
-# SIGKILL. Returns the command's status (124 after a timeout).
+# SIGKILL. Whatever is left in that session when the command ends (children orphaned by a crash,
+# which may sit in process groups of their own) is killed too. Returns the command's status (124
+# after a timeout).
 run_with_deadline() {
   local seconds="$1" logfile="$2"; shift 2
   setsid "$@" > "$logfile" 2>&1 < /dev/null &
@@ -105,12 +107,22 @@ run_with_deadline() {
       kill -TERM -- "-$pid" 2>/dev/null || true
       sleep 3
       kill -KILL -- "-$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-      return 124
+      rc=124
+      break
     fi
     sleep 0.1
     ticks=$((ticks + 1))
   done
-  wait "$pid" || rc=$?
+  if [ "$rc" -eq 0 ]; then wait "$pid" || rc=$?; else wait "$pid" 2>/dev/null || true; fi
+  kill_session "$pid"
   return "$rc"
+}
+
+# kill_session SID: SIGKILLs every process still in session SID (one that run_with_deadline made).
+kill_session() {
+  local leftover
+  leftover="$(ps -eo pid=,sid= | awk -v s="$1" '$2 == s { print $1 }')"
+  [ -z "$leftover" ] && return 0
+  # shellcheck disable=SC2086
+  kill -KILL $leftover 2>/dev/null || true
 }
