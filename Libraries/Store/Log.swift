@@ -79,6 +79,9 @@ public actor Log {
     (signedLength, signature, headerSeq, head) = (
       loaded.signedLength, loaded.signature, loaded.seq, loaded.head
     )
+    // The files were cut to exactly the log on open: preallocation starts from there.
+    dataAllocated = loaded.ends.last ?? 0
+    treeAllocated = loaded.length == 0 ? 0 : (2 * loaded.length - 1) * UInt64(Self.nodeSize)
   }
 
   /// Opens (or creates) a read-only replica of the log of `publicKey` on `files`.
@@ -96,6 +99,9 @@ public actor Log {
     (signedLength, signature, headerSeq, head) = (
       loaded.signedLength, loaded.signature, loaded.seq, loaded.head
     )
+    // The files were cut to exactly the log on open: preallocation starts from there.
+    dataAllocated = loaded.ends.last ?? 0
+    treeAllocated = loaded.length == 0 ? 0 : (2 * loaded.length - 1) * UInt64(Self.nodeSize)
   }
 
   // MARK: Opening

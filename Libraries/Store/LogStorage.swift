@@ -63,12 +63,12 @@ public struct LogFiles: Sendable {
 public final class FileLogStorage: LogStorage {
   /// The path opened.
   public let path: String
-  /// Zero-filled ahead of the log's end (none unless given).
+  /// Zero-filled ahead of the log's end (4 MiB unless given).
   public let preallocationChunk: Int
   private let fd: Int32
 
   /// Opens (creating if needed) the file at `path`.
-  public init(path: String, preallocationChunk: Int = 0) throws(StoreError) {
+  public init(path: String, preallocationChunk: Int = 4 << 20) throws(StoreError) {
     self.path = path
     self.preallocationChunk = preallocationChunk
     let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)

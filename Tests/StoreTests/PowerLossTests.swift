@@ -55,6 +55,8 @@ import Testing
       // The log keeps working after the crash.
       #expect(try await reopened.append(Array("after".utf8)) == length + 1)
       #expect(try await reopened.get(length) == Array("after".utf8))
+      try await reopened.verifyAll()
+      #expect(try await blocks(reopened).dropLast() == (0..<Int(length)).map { record($0) })
     }
   }
 

@@ -21,7 +21,7 @@ enum StoreBench {
         try await appendLoop(directory: args[1])
       case "check":
         guard args.count == 2 else { usage() }
-        let log = try Log(files: LogFiles.directory(args[1]), keyPair: keyPair(0x33))
+        let log = try Log(files: files(args[1]), keyPair: keyPair(0x33))
         try await log.verifyAll()
         print(await log.length)
       case "write-corpus":
@@ -69,13 +69,23 @@ enum StoreBench {
     return out
   }
 
+  /// The log files in `directory`, zero-filled ahead by `STORE_PREALLOCATE` bytes when set.
+  static func files(_ directory: String) throws -> LogFiles {
+    let chunk = ProcessInfo.processInfo.environment["STORE_PREALLOCATE"].flatMap(Int.init) ?? 0
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    return LogFiles(
+      data: try FileLogStorage(path: directory + "/data", preallocationChunk: chunk),
+      tree: try FileLogStorage(path: directory + "/tree", preallocationChunk: chunk),
+      header: try FileLogStorage(path: directory + "/header"))
+  }
+
   static func keyPair(_ byte: UInt8) -> Ed25519KeyPair {
     try! Ed25519KeyPair(seed: [UInt8](repeating: byte, count: 32))
   }
 
   /// Appends batches of 1-4 records forever, printing each acknowledged length on its own line.
   static func appendLoop(directory: String) async throws {
-    let log = try Log(files: LogFiles.directory(directory), keyPair: keyPair(0x33))
+    let log = try Log(files: files(directory), keyPair: keyPair(0x33))
     while true {
       let start = Int(await log.length)
       let n = 1 + start % 4
@@ -91,7 +101,7 @@ enum StoreBench {
     let size = options.int("size", 200)
     let seconds = options.double("seconds", 3)
     try? FileManager.default.removeItem(atPath: dir)
-    let log = try Log(files: LogFiles.directory(dir), keyPair: Ed25519KeyPair.generate())
+    let log = try Log(files: files(dir), keyPair: Ed25519KeyPair.generate())
     var payload = [UInt8](repeating: 0, count: size)
     let clock = ContinuousClock()
     let start = clock.now
