@@ -69,9 +69,12 @@ enum StoreBench {
     return out
   }
 
-  /// The log files in `directory`, zero-filled ahead by `STORE_PREALLOCATE` bytes when set.
+  /// The log files in `directory`, zero-filled ahead by `STORE_PREALLOCATE` bytes when set (else
+  /// `FileLogStorage`'s default).
   static func files(_ directory: String) throws -> LogFiles {
-    let chunk = ProcessInfo.processInfo.environment["STORE_PREALLOCATE"].flatMap(Int.init) ?? 0
+    guard let chunk = ProcessInfo.processInfo.environment["STORE_PREALLOCATE"].flatMap(Int.init) else {
+      return try LogFiles.directory(directory)
+    }
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     return LogFiles(
       data: try FileLogStorage(path: directory + "/data", preallocationChunk: chunk),
