@@ -59,6 +59,7 @@ let package = Package(
     .executable(name: "bench-http", targets: ["bench-http"]),
     .executable(name: "bench-dht", targets: ["bench-dht"]),
     .executable(name: "bench-store", targets: ["bench-store"]),
+    .executable(name: "bench-autobase", targets: ["bench-autobase"]),
     .executable(name: "bench-swarm", targets: ["bench-swarm"]),
     .executable(name: "bench-hrpc", targets: ["bench-hrpc"]),
   ],
@@ -103,6 +104,7 @@ let package = Package(
     bench("bench-hrpc", ["HRPC", "Swarm", "Crypto", "Net"]),
     bench("bench-dht", ["Swarm", "SwarmTesting", "Crypto", "Net"]),
     bench("bench-store", ["Store", "Crypto", "Swarm", "Net"]),
+    bench("bench-autobase", ["Store", "CosmicCore", "Crypto", "Swarm", "Net"]),
 
     tests("ServiceKitTests", ["ServiceKit"]),
     tests("NetTests", ["Net"]),
