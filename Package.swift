@@ -28,7 +28,7 @@ func tests(_ name: String, _ deps: [Target.Dependency]) -> Target {
 /// A libFuzzer target under `Tests/Fuzz/<name>/`; its corpus is replayed by `scripts/test`.
 func fuzz(_ name: String, _ deps: [Target.Dependency]) -> Target {
   .executableTarget(
-    name: name, dependencies: deps, path: "Tests/Fuzz/\(name)", exclude: ["corpus"],
+    name: name, dependencies: deps + ["FuzzSupport"], path: "Tests/Fuzz/\(name)", exclude: ["corpus"],
     swiftSettings: strict)
 }
 
@@ -67,7 +67,9 @@ let package = Package(
     system("CSodium", "libsodium", "libsodium-dev"),
     system("COpenSSL", "openssl", "libssl-dev"),
     system("CCurl", "libcurl", "libcurl4-openssl-dev"),
-    system("CHiredis", "hiredis", "libhiredis-dev"),
+    // No pkg-config for hiredis: its .pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM refuses with a
+    // warning, and its headers are found as <hiredis/…> without it.
+    .systemLibrary(name: "CHiredis", path: "Libraries/CHiredis", providers: [.apt(["libhiredis-dev"])]),
     system("CNghttp2", "libnghttp2", "libnghttp2-dev"),
     .target(name: "CSystem", path: "Libraries/CSystem"),
 
@@ -92,6 +94,7 @@ let package = Package(
     service("DHTNode", serviceDeps + ["Swarm"]),
     service("CosmicCLI", ["ServiceKit"]),
 
+    .target(name: "FuzzSupport", path: "Tests/FuzzSupport", swiftSettings: strict),
     fuzz("fuzz-http-parser", ["HTTP"]),
     fuzz("fuzz-compact-encoding", ["Wire"]),
     fuzz("fuzz-noise-responder", ["Swarm", "Crypto"]),

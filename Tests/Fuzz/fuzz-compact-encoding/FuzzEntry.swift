@@ -12,50 +12,11 @@
     return 0
   }
 #else
-  import Foundation
+  import FuzzSupport
 
-  /// Replays every file of the directories (or files) given as arguments through the decoder
-  /// checks and exits non-zero on the first broken invariant.
+  /// Replays the corpus files given as arguments through the same check (see `FuzzReplay`).
   @main
   enum ReplayCorpus {
-    static func main() {
-      let paths = CommandLine.arguments.dropFirst()
-      guard !paths.isEmpty else {
-        FileHandle.standardError.write(Data("usage: fuzz-compact-encoding CORPUS_DIR_OR_FILE...\n".utf8))
-        exit(2)
-      }
-      var count = 0
-      for path in paths {
-        for file in files(at: path) {
-          guard let data = FileManager.default.contents(atPath: file) else {
-            FileHandle.standardError.write(Data("cannot read \(file)\n".utf8))
-            exit(1)
-          }
-          do {
-            try checkDecoders(Array(data))
-          } catch {
-            FileHandle.standardError.write(Data("\(file): \(error)\n".utf8))
-            exit(1)
-          }
-          count += 1
-        }
-      }
-      print("fuzz-compact-encoding: replayed \(count) inputs")
-    }
-
-    /// The regular files at `path`: the file itself, or the visible files directly inside a directory.
-    static func files(at path: String) -> [String] {
-      var isDirectory: ObjCBool = false
-      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        FileHandle.standardError.write(Data("no such file or directory: \(path)\n".utf8))
-        exit(1)
-      }
-      guard isDirectory.boolValue else { return [path] }
-      let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-      return names.sorted().filter { !$0.hasPrefix(".") }.map { "\(path)/\($0)" }.filter {
-        var dir: ObjCBool = false
-        return FileManager.default.fileExists(atPath: $0, isDirectory: &dir) && !dir.boolValue
-      }
-    }
+    static func main() { FuzzReplay.main(target: "fuzz-compact-encoding", check: checkDecoders) }
   }
 #endif
