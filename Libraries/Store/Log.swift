@@ -60,6 +60,7 @@ public actor Log {
   var waiters: [(UInt64, CheckedContinuation<Void, any Error>)] = []
   var failure: StoreError?
   var subscribers: [Int: AsyncStream<SignedHead>.Continuation] = [:]
+  var corruptionSubscribers: [Int: AsyncStream<UInt64>.Continuation] = [:]
   var nextSubscriber = 0
 
   static let nodeSize = 40
@@ -240,6 +241,7 @@ public actor Log {
     let data = try files.data.read(at: start, count: count)
     let node = try readNode(2 * index)
     guard data.count == count, node.size == UInt64(count), HypercoreCrypto.leafHash(data) == node.hash else {
+      for (_, c) in corruptionSubscribers { c.yield(index) }
       throw StoreError.corrupt("block \(index)")
     }
     return data
@@ -462,17 +464,34 @@ public actor Log {
     return stream
   }
 
+  /// Indexes of blocks found corrupt on read, as they are found; a replicator subscribes to refetch
+  /// them from its peers (`LogReplicator`).
+  public func corruptions() -> AsyncStream<UInt64> {
+    let (stream, continuation) = AsyncStream.makeStream(
+      of: UInt64.self, bufferingPolicy: .bufferingNewest(64))
+    let id = nextSubscriber
+    nextSubscriber += 1
+    corruptionSubscribers[id] = continuation
+    continuation.onTermination = { _ in Task { await self.unsubscribe(id) } }
+    return stream
+  }
+
   /// Flushes, then refuses further use; head streams finish.
   public func close() async {
     try? await flush()
     if failure == nil { failure = StoreError.closed("log closed") }
     for (_, c) in subscribers { c.finish() }
+    for (_, c) in corruptionSubscribers { c.finish() }
     subscribers = [:]
+    corruptionSubscribers = [:]
   }
 
   // MARK: Internals
 
-  private func unsubscribe(_ id: Int) { subscribers[id] = nil }
+  private func unsubscribe(_ id: Int) {
+    subscribers[id] = nil
+    corruptionSubscribers[id] = nil
+  }
 
   private func publish(_ head: SignedHead) {
     for (_, c) in subscribers { c.yield(head) }

@@ -18,7 +18,9 @@ public struct ReplicatorOptions: Sendable {
 /// discovery key. Each side announces its signed head (and every new one as it commits); the side
 /// that lags requests ranges, a window at a time, and stores a block only after its proof verifies
 /// against the writer's signature. Disconnects lose nothing: a new session resumes from the
-/// stored length. Only peers whose public key is on the allow-list replicate.
+/// stored length. A block found corrupt on read (`Log.corruptions()`) is requested again from the
+/// peer and rewritten once its proof verifies. Only peers whose public key is on the allow-list
+/// replicate.
 public final class LogReplicator: Sendable {
   /// The Protomux protocol name.
   public static let protocolName = "cosmicac/store"
@@ -65,6 +67,13 @@ public final class LogReplicator: Sendable {
           try await channel.send(type: StoreMessage.sync(head).type, StoreMessage.sync(head).body())
         }
       }
+      group.addTask {
+        // A block found corrupt on read is asked for again; the proven answer repairs it in place.
+        for await index in await self.log.corruptions() {
+          let request = StoreMessage.request(fork: await self.log.fork, start: index, end: index + 1)
+          try await channel.send(type: request.type, request.body())
+        }
+      }
       defer { group.cancelAll() }
       try await receiveLoop(channel)
     }
@@ -103,7 +112,11 @@ public final class LogReplicator: Sendable {
       await serve(channel, fork: fork, start: start, end: end)
     case .data(let proof):
       session.outstanding = max(0, session.outstanding - 1)
-      if !log.isWritable { try await log.apply(proof) }
+      if proof.head.fork == (await log.fork), proof.start < (await log.length) {
+        try await log.repair(proof)
+      } else if !log.isWritable {
+        try await log.apply(proof)
+      }
     case .none:
       session.outstanding = max(0, session.outstanding - 1)
     }

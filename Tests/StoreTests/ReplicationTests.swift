@@ -177,3 +177,24 @@ struct Link {
     _ = await asking.result
   }
 }
+
+@Suite struct RefetchTests {
+  @Test func aCorruptBlockFoundOnReadIsRefetchedFromThePeer() async throws {
+    let writerKeys = keyPair(30)
+    let replicaKeys = keyPair(31)
+    let writer = try Log(files: SimulatedDisk().files(), keyPair: writerKeys)
+    try await writer.append((0..<8).map { record($0) })
+    let disk = SimulatedDisk()
+    let replica = try Log(files: disk.files(), publicKey: writerKeys.publicKey)
+    let link = Link.connect(
+      LogReplicator(log: writer, allowedKeys: [replicaKeys.publicKey]), writerKeys.publicKey,
+      LogReplicator(log: replica, allowedKeys: [writerKeys.publicKey]), replicaKeys.publicKey)
+    #expect(await eventually { await replica.length == 8 })
+    try await replica.flush()
+    disk.corrupt("data", at: 24 * 5 + 3, with: [0xFF, 0xFE])
+    await #expect(throws: StoreError.corrupt("")) { try await replica.get(5) }
+    #expect(await eventually { (try? await replica.get(5)) == record(5) })
+    try await replica.verifyAll()
+    await link.cut()
+  }
+}
