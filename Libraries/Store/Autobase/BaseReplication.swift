@@ -15,6 +15,8 @@ public actor BaseReplication<Operations: ViewOperations> {
   public nonisolated let stream: any MessageStream
   // Per writer log: how many nodes the peer is known to hold (sent by us or received from it).
   private var peerHas: [[UInt8]: UInt64] = [:]
+  // The latest push; each push waits for the one before it so messages leave in log order.
+  private var lastPush: Task<Void, Never>?
 
   /// An exchange of `base`'s nodes over `stream`.
   public init(base: ReplicatedBase<Operations>, stream: any MessageStream) {
@@ -22,9 +24,20 @@ public actor BaseReplication<Operations: ViewOperations> {
     self.stream = stream
   }
 
-  /// Sends every node of every log the peer lacks; returns how many nodes were sent.
+  /// Sends every node of every log the peer lacks; returns how many nodes were sent. Concurrent
+  /// calls run one after another.
   @discardableResult
   public func push() async throws -> Int {
+    let previous = lastPush
+    let task = Task {
+      await previous?.value
+      return try await self.pushNow()
+    }
+    lastPush = Task { _ = await task.result }
+    return try await task.value
+  }
+
+  private func pushNow() async throws -> Int {
     var sent = 0
     for ref in await base.lengths {
       let have = peerHas[ref.key] ?? 0
@@ -43,11 +56,7 @@ public actor BaseReplication<Operations: ViewOperations> {
   /// nodes.
   public func run() async throws {
     while let message = try await stream.receive() {
-      let decoded = Self.decodeResult(message)
-      guard case .success(let (key, start, nodes)) = decoded else {
-        if case .failure(let error) = decoded { throw error }
-        return
-      }
+      let (key, start, nodes) = try Self.decodeResult(message).get()
       let end = start + UInt64(nodes.count)
       if end > peerHas[key] ?? 0 { peerHas[key] = end }
       if let error = await Self.receive(nodes, from: key, at: start, into: base) { throw error }
