@@ -15,8 +15,9 @@ public actor BaseReplication<Operations: ViewOperations> {
   public nonisolated let stream: any MessageStream
   // Per writer log: how many nodes the peer is known to hold (sent by us or received from it).
   private var peerHas: [[UInt8]: UInt64] = [:]
-  // The latest push; each push waits for the one before it so messages leave in log order.
-  private var lastPush: Task<Void, Never>?
+  // One push at a time, so messages leave in log order; later pushes wait here.
+  private var pushing = false
+  private var waiting: [CheckedContinuation<Void, Never>] = []
 
   /// An exchange of `base`'s nodes over `stream`.
   public init(base: ReplicatedBase<Operations>, stream: any MessageStream) {
@@ -28,13 +29,13 @@ public actor BaseReplication<Operations: ViewOperations> {
   /// calls run one after another.
   @discardableResult
   public func push() async throws -> Int {
-    let previous = lastPush
-    let task = Task {
-      await previous?.value
-      return try await self.pushNow()
+    while pushing { await withCheckedContinuation { waiting.append($0) } }
+    pushing = true
+    defer {
+      pushing = false
+      if !waiting.isEmpty { waiting.removeFirst().resume() }
     }
-    lastPush = Task { _ = await task.result }
-    return try await task.value
+    return try await pushNow()
   }
 
   private func pushNow() async throws -> Int {
