@@ -125,3 +125,7 @@ printf '  %-44s %12s\n' "replication catch-up, blocks" "$(echo "$REPL" | field b
 printf '  %-44s %12s s\n' "replication catch-up, time" "$(echo "$REPL" | field seconds)"
 printf '  %-44s %12s blocks/s\n' "replication catch-up" "$(echo "$REPL" | field blocks_per_second)"
 printf '  %-44s %12s MB/s\n' "replication catch-up" "$(echo "$REPL" | field mb_per_second)"
+
+# The linearizer, the views and the change feed (replicated store II) belong to the same benchmark.
+echo
+bash "$ROOT/scripts/benchmarks/autobase.sh"
