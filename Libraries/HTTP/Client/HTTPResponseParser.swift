@@ -34,7 +34,7 @@ public enum HTTPResponseParseEvent: Sendable {
 /// interim responses, knows that responses to HEAD and 204/304 have no body, and handles
 /// `Content-Length`, chunked and close-delimited bodies. Errors are `HTTPParseError` with a 502
 /// status (the upstream misbehaved).
-public struct HTTPResponseParser: Sendable {
+public struct HTTPResponseParser: Sendable, HTTPByteParser {
   enum State: Sendable {
     case head
     case body(remaining: Int)
@@ -91,21 +91,6 @@ public struct HTTPResponseParser: Sendable {
       state = .failed(error)
       throw error
     }
-  }
-
-  /// Convenience for `[UInt8]` input.
-  public mutating func parse(_ bytes: [UInt8]) throws(HTTPParseError) -> (
-    event: HTTPResponseParseEvent?, consumed: Int
-  ) {
-    var result: Result<(event: HTTPResponseParseEvent?, consumed: Int), HTTPParseError> = .success((nil, 0))
-    bytes.withUnsafeBytes { raw in
-      do throws(HTTPParseError) {
-        result = .success(try parse(raw))
-      } catch {
-        result = .failure(error)
-      }
-    }
-    return try result.get()
   }
 
   /// Tells the parser the connection reached end of stream: returns `.end` for a close-delimited

@@ -2,7 +2,7 @@
 /// connection's byte stream into heads, body pieces and request ends, answering every malformed or
 /// oversized request with the status it deserves. It keeps no copy of the input: the caller owns the
 /// buffer and drops what the parser consumed.
-public struct HTTPRequestParser: Sendable {
+public struct HTTPRequestParser: Sendable, HTTPByteParser {
   enum State: Sendable {
     /// Waiting for a request head.
     case head
@@ -67,21 +67,6 @@ public struct HTTPRequestParser: Sendable {
       state = .failed(error)
       throw error
     }
-  }
-
-  /// Convenience for `[UInt8]` input.
-  public mutating func parse(_ bytes: [UInt8]) throws(HTTPParseError) -> (
-    event: HTTPParseEvent?, consumed: Int
-  ) {
-    var result: Result<(event: HTTPParseEvent?, consumed: Int), HTTPParseError> = .success((nil, 0))
-    bytes.withUnsafeBytes { raw in
-      do throws(HTTPParseError) {
-        result = .success(try parse(raw))
-      } catch {
-        result = .failure(error)
-      }
-    }
-    return try result.get()
   }
 
   /// Whether the parser sits between requests (no partial head, body or trailers consumed).
