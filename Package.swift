@@ -82,10 +82,11 @@ let package = Package(
     library("HRPC", ["Swarm", "Wire", "ServiceKit"]),
     library("Store", ["Swarm", "Crypto", "Wire", "ServiceKit"]),
     library("RedisClient", ["Net", "CHiredis", "ServiceKit"]),
+    library("RedisTesting", ["RedisClient"]),
     library("CosmicCore", ["Store", "Wire"]),
     library("SwarmTesting", ["Swarm", "Crypto", "Wire", "Net"]),
 
-    service("AppNode", serviceDeps),
+    service("AppNode", serviceDeps + ["RedisClient", "CosmicCore", "Store", "Crypto", "HRPC", "Swarm"]),
     service("WrkOrk", serviceDeps),
     service("WrkServerK8sNvidia", serviceDeps),
     service("ProxyInference", serviceDeps),
@@ -118,7 +119,13 @@ let package = Package(
     tests("HRPCTests", ["HRPC", "Swarm", "Crypto", "Net"]),
     tests("DHTTests", ["Swarm", "SwarmTesting", "Wire", "Crypto", "Net", "HRPC"]),
     tests("StoreTests", ["Store", "Swarm", "Wire", "Crypto", "Net"]),
-    tests("RedisClientTests", ["RedisClient", "Net"]),
+    tests("RedisClientTests", ["RedisClient", "RedisTesting", "Net"]),
+    tests(
+      "AppNodeTests",
+      [
+        "AppNode", "HTTP", "Net", "RedisClient", "RedisTesting", "CosmicCore", "Store", "Crypto",
+        "ServiceKit",
+      ]),
     tests("CosmicCoreTests", ["CosmicCore", "Store", "Wire", "Crypto"]),
     tests("IntegrationTests", ["ServiceKit", "HTTP", "Net"]),
   ]

@@ -1,0 +1,1 @@
+// Placeholder until this target's first real source lands; delete it then.
