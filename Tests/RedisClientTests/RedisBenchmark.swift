@@ -1,5 +1,6 @@
 import Foundation
 import RedisClient
+import RedisTesting
 import Testing
 
 /// A measurement, not a timed test: runs only with `REDIS_BENCH=1` and prints pipelined GET/SET

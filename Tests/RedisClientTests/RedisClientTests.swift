@@ -1,6 +1,7 @@
 import Foundation
 import Net
 import RedisClient
+import RedisTesting
 import ServiceKit
 import Synchronization
 import Testing

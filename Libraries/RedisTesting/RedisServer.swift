@@ -5,17 +5,19 @@ import RedisClient
 /// A real `redis-server` child process for one test, on a free loopback port, with AOF on in a fresh
 /// temporary directory. It runs under a small `sh` watchdog that kills it if this test process dies,
 /// so no server outlives a crashed test run; `stop()` kills it on the normal path.
-final class RedisServer: @unchecked Sendable {
+public final class RedisServer: @unchecked Sendable {
   // @unchecked Sendable: `process` is replaced only by `kill()`/`restart()`, which a test calls from
   // one task at a time, and read under `lock`.
-  let port: Int
-  let directory: URL
+  /// The loopback port the server listens on.
+  public let port: Int
+  /// The server's temporary working directory (AOF, pid file, log).
+  public let directory: URL
   private let extraArguments: [String]
   private let lock = NSLock()
   private var process: ChildProcess?
 
   /// Starts a server; fails with a clear message when `redis-server` is not installed.
-  init(arguments: [String] = []) async throws {
+  public init(arguments: [String] = []) async throws {
     guard RedisServer.binary != nil else {
       throw TestFailure(
         "redis-server is not installed (Debian package redis-server); these tests need the real server")
@@ -34,20 +36,20 @@ final class RedisServer: @unchecked Sendable {
   }
 
   /// The path of `redis-server`, if installed.
-  static var binary: String? {
+  public static var binary: String? {
     ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server"].first {
       FileManager.default.isExecutableFile(atPath: $0)
     }
   }
 
   /// A client configuration pointing at this server.
-  func configuration(poolSize: Int = 2) -> RedisConfiguration {
+  public func configuration(poolSize: Int = 2) -> RedisConfiguration {
     RedisConfiguration(host: "127.0.0.1", port: port, poolSize: poolSize)
   }
 
   /// Launches the server (again, after `kill()`, on the same port and directory) and waits until it
   /// accepts connections.
-  func start() async throws {
+  public func start() async throws {
     let watchdog = """
       parent=$1; shift
       "$@" & server=$!
@@ -84,14 +86,14 @@ final class RedisServer: @unchecked Sendable {
   }
 
   /// The server's process id, from its pid file.
-  var serverPID: pid_t? {
+  public var serverPID: pid_t? {
     let path = directory.appendingPathComponent("redis.pid").path
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
     return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
   }
 
   /// SIGKILLs the server (as a crash would) and waits until it is gone.
-  func kill() {
+  public func kill() {
     let process = lock.withLock { () -> ChildProcess? in
       defer { self.process = nil }
       return self.process
@@ -107,17 +109,17 @@ final class RedisServer: @unchecked Sendable {
   }
 
   /// Kills the server if it runs.
-  func stop() {
+  public func stop() {
     kill()
   }
 
   /// The server's log, for failure messages.
-  var log: String {
+  public var log: String {
     (try? String(contentsOf: directory.appendingPathComponent("redis.log"), encoding: .utf8)) ?? ""
   }
 
   /// A port that was free a moment ago on 127.0.0.1.
-  static func freePort() async throws -> Int {
+  public static func freePort() async throws -> Int {
     let listener = try TCPListener.listen(host: "127.0.0.1", port: 0)
     let port = listener.localAddress.port
     await listener.closeAndWait()
@@ -128,13 +130,15 @@ final class RedisServer: @unchecked Sendable {
 /// A child started with `posix_spawn` with every signal unblocked and at its default action (a
 /// test thread's blocked signals would otherwise be inherited, and a shell waiting for `SIGCHLD`
 /// would never wake).
-final class ChildProcess: @unchecked Sendable {
+public final class ChildProcess: @unchecked Sendable {
   // @unchecked Sendable: `exited` is behind `lock`.
-  let pid: pid_t
+  /// The child's process id (also its process group id).
+  public let pid: pid_t
   private let lock = NSLock()
   private var exited = false
 
-  init(_ arguments: [String]) throws {
+  /// Spawns `arguments[0]` (an absolute path) with the rest as its arguments, stdio on /dev/null.
+  public init(_ arguments: [String]) throws {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -162,7 +166,7 @@ final class ChildProcess: @unchecked Sendable {
   }
 
   /// Whether the child still runs (reaps it when it ended).
-  var isRunning: Bool {
+  public var isRunning: Bool {
     lock.withLock {
       if exited { return false }
       var status: Int32 = 0
@@ -172,7 +176,7 @@ final class ChildProcess: @unchecked Sendable {
   }
 
   /// Waits up to 5 s for the child to end, then kills it, and reaps it.
-  func reap() {
+  public func reap() {
     let deadline = ContinuousClock.now + .seconds(5)
     while isRunning {
       if ContinuousClock.now > deadline {
@@ -189,7 +193,9 @@ final class ChildProcess: @unchecked Sendable {
 }
 
 /// A setup failure with a readable message.
-struct TestFailure: Error, CustomStringConvertible {
-  let description: String
-  init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+  /// The message.
+  public let description: String
+  /// A failure with `description` as its message.
+  public init(_ description: String) { self.description = description }
 }
