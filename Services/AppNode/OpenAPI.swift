@@ -1,0 +1,115 @@
+import HTTP
+
+/// Generates the OpenAPI 3.1 document of `/api/v1` from the route table.
+enum OpenAPI {
+  /// The route that serves the document itself.
+  static let selfRoute = APIRoute(
+    method: .get, path: "/openapi.json", summary: "This OpenAPI 3.1 document", access: .open, request: nil,
+    success: (200, "OpenAPIDocument"), errors: [])
+
+  private static let reasons: [Int: String] = [
+    200: "OK", 201: "Created", 204: "No Content", 400: "Malformed request (invalid JSON)",
+    401: "Not signed in, or the session is invalid", 403: "Not allowed (admin role or Origin required)",
+    404: "No such object for this caller", 409: "Already exists", 422: "Invalid field",
+    429: "Too many attempts (see Retry-After)", 503: "A dependency (Redis) is unavailable",
+  ]
+
+  /// The document for `routes` (plus its own route).
+  static func document(for routes: [APIRoute]) -> JSONValue {
+    let all = routes + [selfRoute]
+    var paths: [(String, JSONValue)] = []
+    for route in all {
+      let path = APIRoutes.prefix + route.path
+      var operation: [(String, JSONValue)] = [
+        ("operationId", .string(operationID(route))),
+        ("summary", .string(route.summary)),
+      ]
+      if !route.parameters.isEmpty {
+        operation.append(
+          (
+            "parameters",
+            .array(
+              route.parameters.map {
+                .object([
+                  ("name", .string($0)), ("in", .string("path")), ("required", .bool(true)),
+                  ("schema", .object([("type", .string("string"))])),
+                ])
+              })
+          ))
+      }
+      if let request = route.request {
+        operation.append(
+          (
+            "requestBody",
+            .object([
+              ("required", .bool(true)),
+              ("content", .object([("application/json", .object([("schema", ref(request))]))])),
+            ])
+          ))
+      }
+      var responses: [(String, JSONValue)] = []
+      for status in route.statuses {
+        var response: [(String, JSONValue)] = [("description", .string(reasons[status] ?? "HTTP \(status)"))]
+        let schema = status == route.success.status ? route.success.schema : (status >= 400 ? "Error" : nil)
+        if let schema {
+          response.append(("content", .object([("application/json", .object([("schema", ref(schema))]))])))
+        }
+        if status == 429 {
+          response.append(
+            (
+              "headers",
+              .object([("Retry-After", .object([("schema", .object([("type", .string("integer"))]))]))])
+            ))
+        }
+        responses.append((String(status), .object(response)))
+      }
+      operation.append(("responses", .object(responses)))
+      if route.access != .open {
+        operation.append(
+          ("security", .array([.object([("bearer", .array([]))]), .object([("cookie", .array([]))])])))
+      }
+      if route.access == .admin { operation.append(("x-cosmicac-admin", .bool(true))) }
+      let method = route.method.rawValue.lowercased()
+      if let index = paths.firstIndex(where: { $0.0 == path }), case .object(var methods) = paths[index].1 {
+        methods.append((method, .object(operation)))
+        paths[index].1 = .object(methods)
+      } else {
+        paths.append((path, .object([(method, .object(operation))])))
+      }
+    }
+    return .object([
+      ("openapi", .string("3.1.0")),
+      ("info", .object([("title", .string("CosmicAC API")), ("version", .string("1"))])),
+      ("paths", .object(paths)),
+      (
+        "components",
+        .object([
+          ("schemas", .object(APISchemas.all)),
+          (
+            "securitySchemes",
+            .object([
+              ("bearer", .object([("type", .string("http")), ("scheme", .string("bearer"))])),
+              (
+                "cookie",
+                .object([
+                  ("type", .string("apiKey")), ("in", .string("cookie")),
+                  ("name", .string("cosmicac_session")),
+                ])
+              ),
+            ])
+          ),
+        ])
+      ),
+    ])
+  }
+
+  private static func ref(_ name: String) -> JSONValue {
+    .object([("$ref", .string("#/components/schemas/\(name)"))])
+  }
+
+  /// `post_auth_login`, `delete_api_keys_id`, …
+  static func operationID(_ route: APIRoute) -> String {
+    let words = route.path.split(whereSeparator: { "/-.{}".contains($0) }).map(String.init)
+    return ([route.method.rawValue.lowercased()] + words).joined(separator: "_")
+  }
+}
