@@ -3,6 +3,7 @@ import Foundation
 import HTTP
 import RedisClient
 import RedisTesting
+import Testing
 
 @testable import AppNode
 
@@ -75,6 +76,16 @@ final class APIFixture: Sendable {
     request.context.remoteAddress = address
     let response = await router.respond(to: request)
     guard case .bytes(let bytes) = response.body else { throw TestFailure("streamed body from \(path)") }
+    if path != "/api/v1/openapi.json" {
+      // Every reply of every test must match the OpenAPI document.
+      let document = await router.respond(to: HTTPRequest(method: .get, target: "/api/v1/openapi.json"))
+      guard case .bytes(let json) = document.body else { throw TestFailure("streamed OpenAPI document") }
+      for problem in try SchemaCheck(documentJSON: json).problems(
+        method: method.rawValue, path: path, status: response.status.code, body: bytes)
+      {
+        Issue.record("OpenAPI: \(problem)")
+      }
+    }
     return Reply(status: response.status.code, headers: response.headers, body: bytes)
   }
 

@@ -61,6 +61,35 @@ struct OpenAPITests {
     }
   }
 
+  @Test("the response check every fixture call runs is not vacuous: it catches bad bodies and statuses")
+  func schemaCheckCatchesDrift() async throws {
+    let fixture = try await APIFixture()
+    let reply = try await fixture.call(.get, "/api/v1/openapi.json")
+    let check = try SchemaCheck(documentJSON: reply.body)
+    let good = Array(
+      #"{"id":"u","name":"n","role":"user","disabled":false,"createdAt":"2026-01-01T00:00:00Z"}"#.utf8)
+    #expect(check.problems(method: "GET", path: "/api/v1/auth/me", status: 200, body: good).isEmpty)
+    let cases: [(String, Int, String)] = [
+      (
+        "/api/v1/auth/me", 200,
+        #"{"id":"u","name":"n","role":"king","disabled":false,"createdAt":"2026-01-01T00:00:00Z"}"#
+      ),
+      ("/api/v1/auth/me", 200, #"{"id":"u","name":"n","role":"user","createdAt":"2026-01-01T00:00:00Z"}"#),
+      ("/api/v1/auth/me", 200, #"{"id":"u","name":"n","role":"user","disabled":0,"createdAt":"yesterday"}"#),
+      (
+        "/api/v1/auth/me", 200,
+        #"{"id":"u","name":"n","role":"user","disabled":false,"createdAt":"2026-01-01T00:00:00Z","x":1}"#
+      ),
+      ("/api/v1/auth/me", 409, #"{"error":{"code":"c","message":"m"}}"#),
+      ("/api/v1/api-keys", 200, #"{"apiKeys":[{"id":"k"}]}"#),
+      ("/api/v1/auth/me", 401, #"{"error":{"code":"c"}}"#),
+    ]
+    for (path, status, body) in cases {
+      #expect(
+        !check.problems(method: "GET", path: path, status: status, body: Array(body.utf8)).isEmpty, "\(body)")
+    }
+  }
+
   static func references(in value: Any) -> [String] {
     if let object = value as? [String: Any] {
       var found: [String] = []
