@@ -14,6 +14,15 @@ final class AppAPI: Sendable {
     var loginAttempts: Int = 5
     /// The window of `loginAttempts`.
     var loginWindow: Duration = .seconds(60)
+    /// Failed logins for one name, within `failureWindow`, before each further failure locks the
+    /// name out for a delay that doubles from `lockoutBase` up to `lockoutMax`.
+    var failuresBeforeLockout: Int = 5
+    /// The first lockout delay.
+    var lockoutBase: Duration = .seconds(1)
+    /// The longest lockout delay.
+    var lockoutMax: Duration = .seconds(15 * 60)
+    /// How long failed logins are remembered (a success forgets them at once).
+    var failureWindow: Duration = .seconds(3600)
     /// argon2id cost for new password hashes.
     var passwordLimits: PasswordHash.Limits = .interactive
   }
@@ -70,12 +79,46 @@ final class AppAPI: Sendable {
         throw .rateLimited("too many login attempts; retry later", retryAfter: result.retryAfter)
       }
     }
+    let nameKey = Hex.encode(
+      Array(BLAKE2b.hash256(Array(("login:" + name.lowercased()).utf8), key: pepper).prefix(16)))
+    let failuresKey = "login:failures:" + nameKey
+    let lockoutKey = "login:lockout:" + nameKey
+    let unavailable = AppError.unavailable(
+      "login is unavailable: the session store (Redis) cannot be reached")
+    do {
+      if let remaining = try await redis.command("PTTL", RedisArgument(lockoutKey)).int, remaining > 0 {
+        throw AppError.rateLimited(
+          "too many failed logins for this name; retry later", retryAfter: .milliseconds(remaining))
+      }
+    } catch let error as AppError {
+      throw error
+    } catch {
+      throw unavailable
+    }
     let user = await store.user(named: name)
     let verified = PasswordHash.verify(password: password, hash: user?.passwordHash ?? decoyHash)
-    guard let user, verified, !user.disabled else { throw .unauthenticated("wrong name or password") }
+    guard let user, verified, !user.disabled else {
+      do {
+        let failures = try await redis.increment(failuresKey, expiry: settings.failureWindow)
+        let over = failures - settings.failuresBeforeLockout
+        if over >= 0 {
+          let delay = min(settings.lockoutMax, settings.lockoutBase * (1 << min(over, 20)))
+          try await redis.set(
+            lockoutKey, "1",
+            expiration: .milliseconds(
+              max(
+                1, Int(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
+              )))
+        }
+      } catch {
+        throw unavailable
+      }
+      throw .unauthenticated("wrong name or password")
+    }
     let token = Hex.encode(RandomBytes.generate(32))
     let seconds = Int(settings.sessionTTL.components.seconds)
     do {
+      try await redis.delete(failuresKey)
       try await redis.set(sessionKey(token), RedisArgument(user.id), expiration: .seconds(max(1, seconds)))
     } catch {
       throw .unavailable("login is unavailable: the session store (Redis) cannot be reached")

@@ -17,7 +17,9 @@ final class APIFixture: Sendable {
   let routes: APIRoutes
   static let adminPassword = "root-password-1"
 
-  init(loginAttempts: Int = 50) async throws {
+  init(loginAttempts: Int = 50, failuresBeforeLockout: Int = 50, lockoutBase: Duration = .seconds(1))
+    async throws
+  {
     server = try await RedisServer()
     var configuration = server.configuration()
     configuration.reconnectBaseDelay = .milliseconds(10)
@@ -28,6 +30,8 @@ final class APIFixture: Sendable {
     var settings = AppAPI.Settings()
     settings.passwordLimits = .minimum
     settings.loginAttempts = loginAttempts
+    settings.failuresBeforeLockout = failuresBeforeLockout
+    settings.lockoutBase = lockoutBase
     settings.sessionTTL = .seconds(600)
     api = AppAPI(
       store: MemoryAccountStore(), redis: redis, pepper: RandomBytes.generate(32), settings: settings)
@@ -87,6 +91,15 @@ final class APIFixture: Sendable {
       }
     }
     return Reply(status: response.status.code, headers: response.headers, body: bytes)
+  }
+
+  /// The remaining lockout of the (only) locked-out name, in ms; nil when none.
+  func lockoutMilliseconds() async throws -> Int? {
+    guard let key = try await redis.command("KEYS", "login:lockout:*").array?.first?.string else {
+      return nil
+    }
+    let ttl = try await redis.command("PTTL", RedisArgument(key)).int ?? -2
+    return ttl > 0 ? ttl : nil
   }
 
   /// Logs in and returns the session token.

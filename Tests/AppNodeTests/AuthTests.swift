@@ -120,3 +120,33 @@ struct AuthTests {
     #expect(bearer.status == 201)
   }
 }
+
+@Suite("app-node login lockout")
+struct LockoutTests {
+  @Test("failed logins for a name lock it out for a delay that doubles; a success forgets the failures")
+  func growingDelay() async throws {
+    let fixture = try await APIFixture(failuresBeforeLockout: 2, lockoutBase: .milliseconds(300))
+    func attempt(_ password: String) async throws -> APIFixture.Reply {
+      try await fixture.call(.post, "/api/v1/auth/login", json: ["name": "root", "password": password])
+    }
+    #expect(try await attempt("wrong-one").status == 401)
+    #expect(try await attempt("wrong-two").status == 401)  // 2nd failure: locked for 300 ms
+    let locked = try await attempt(APIFixture.adminPassword)
+    #expect(locked.status == 429)
+    #expect(locked.headers["Retry-After"] == "1")
+    let firstLock = try #require(try await fixture.lockoutMilliseconds())
+    #expect(firstLock > 0 && firstLock <= 300)
+
+    try await Task.sleep(for: .milliseconds(350))
+    #expect(try await attempt("wrong-three").status == 401)  // 3rd failure: locked for 600 ms
+    let secondLock = try #require(try await fixture.lockoutMilliseconds())
+    #expect(secondLock > 300 && secondLock <= 600)
+    #expect(try await attempt(APIFixture.adminPassword).status == 429)
+
+    try await Task.sleep(for: .milliseconds(650))
+    #expect(try await attempt(APIFixture.adminPassword).status == 200)
+    #expect(try await fixture.redis.command("KEYS", "login:failures:*").array?.isEmpty == true)
+    #expect(try await attempt("wrong-four").status == 401)  // counting starts again: no lockout yet
+    #expect(try await fixture.lockoutMilliseconds() == nil)
+  }
+}
