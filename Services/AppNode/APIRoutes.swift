@@ -239,17 +239,10 @@ final class APIRoutes: Sendable {
           access: .admin, request: "UpdateUserRequest", success: (200, "User"), errors: [404]),
         { request, caller in
           let body = try request.decodeJSON(UpdateUserRequest.self)
-          let id = request.context.pathParameters["id"] ?? ""
-          guard body.disabled != nil || body.role != nil else {
-            throw AppError.invalid("give disabled and/or role")
-          }
-          let role = try body.role.map(parseRole)
-          var user: AccountUser?
-          if let disabled = body.disabled {
-            user = try await api.setDisabled(by: caller!.user, userID: id, disabled: disabled)
-          }
-          if let role { user = try await api.setRole(by: caller!.user, userID: id, role: role) }
-          return try HTTPResponse.json(UserBody(user!))
+          let user = try await api.updateUser(
+            by: caller!.user, userID: request.context.pathParameters["id"] ?? "", disabled: body.disabled,
+            role: try body.role.map(parseRole))
+          return try HTTPResponse.json(UserBody(user))
         }
       ),
       (

@@ -180,26 +180,18 @@ final class AppAPI: Sendable {
     return await store.allUsers()
   }
 
-  /// Admin: disables or enables a user (a disabled user's sessions stop working at once).
-  func setDisabled(by caller: AccountUser, userID: String, disabled: Bool) async throws(AppError)
-    -> AccountUser
+  /// Admin: disables or enables a user (a disabled user's sessions stop working at once) and/or
+  /// sets their role; everything is checked before anything changes.
+  func updateUser(by caller: AccountUser, userID: String, disabled: Bool?, role: AccountRole?)
+    async throws(AppError) -> AccountUser
   {
     try requireAdmin(caller)
+    guard disabled != nil || role != nil else { throw .invalid("give disabled and/or role") }
     guard var user = await store.user(id: userID) else { throw .notFound("no user \(userID)") }
-    if disabled, user.id == caller.id { throw .invalid("an admin cannot disable themselves") }
-    user.disabled = disabled
-    await store.update(user)
-    return user
-  }
-
-  /// Admin: sets a user's role.
-  func setRole(by caller: AccountUser, userID: String, role: AccountRole) async throws(AppError)
-    -> AccountUser
-  {
-    try requireAdmin(caller)
-    guard var user = await store.user(id: userID) else { throw .notFound("no user \(userID)") }
-    if role != .admin, user.id == caller.id { throw .invalid("an admin cannot demote themselves") }
-    user.role = role
+    if disabled == true, user.id == caller.id { throw .invalid("an admin cannot disable themselves") }
+    if let role, role != .admin, user.id == caller.id { throw .invalid("an admin cannot demote themselves") }
+    if let disabled { user.disabled = disabled }
+    if let role { user.role = role }
     await store.update(user)
     return user
   }

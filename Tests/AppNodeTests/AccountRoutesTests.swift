@@ -49,6 +49,18 @@ struct AccountRoutesTests {
     #expect(
       try await fixture.call(.patch, "/api/v1/users/usr_missing", json: ["disabled": true], token: admin)
         .status == 404)
+
+    // Checked before anything changes: demoting oneself fails and leaves `disabled` untouched.
+    let rootID = try #require(await fixture.api.store.user(named: "root")?.id)
+    let selfDemote = try await fixture.call(
+      .patch, "/api/v1/users/\(rootID)", json: ["role": "user"], token: admin)
+    #expect(selfDemote.status == 422)
+    let both = try await fixture.call(
+      .patch, "/api/v1/users/\(alice.id)", json: ["disabled": false, "role": "king"], token: admin)
+    #expect(both.status == 422)
+    #expect(await fixture.api.store.user(id: alice.id)?.disabled == true)
+    let empty = try await fixture.call(.patch, "/api/v1/users/\(alice.id)", json: [:], token: admin)
+    #expect(empty.status == 422)
   }
 
   @Test(
