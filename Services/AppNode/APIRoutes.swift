@@ -29,7 +29,7 @@ struct APIRoute: Sendable {
   var statuses: [Int] {
     var all = [success.status] + errors
     if request != nil { all += [400, 422] }
-    if access != .open { all += [401, 503] }
+    if access != .open { all += [401, 429, 503] }
     if access == .admin { all.append(403) }
     return Array(Set(all)).sorted()
   }
@@ -103,6 +103,7 @@ final class APIRoutes: Sendable {
           try checkOrigin(request, settings: settings, required: true)
         }
         if route.access == .admin, caller!.user.role != .admin { throw AppError.forbidden() }
+        try await api.checkRequestRate(for: caller!.user)
       } else if request.method != .get {
         try checkOrigin(request, settings: settings, required: false)
       }

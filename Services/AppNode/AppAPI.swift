@@ -23,6 +23,10 @@ final class AppAPI: Sendable {
     var lockoutMax: Duration = .seconds(15 * 60)
     /// How long failed logins are remembered (a success forgets them at once).
     var failureWindow: Duration = .seconds(3600)
+    /// Authenticated requests allowed per user per `requestWindow`.
+    var requestsPerUser: Int = 600
+    /// The window of `requestsPerUser`.
+    var requestWindow: Duration = .seconds(60)
     /// argon2id cost for new password hashes.
     var passwordLimits: PasswordHash.Limits = .interactive
   }
@@ -140,6 +144,18 @@ final class AppAPI: Sendable {
       throw .unauthenticated("invalid or expired session")
     }
     return user
+  }
+
+  /// Takes one request from `user`'s bucket (shared by every app-node through Redis).
+  func checkRequestRate(for user: AccountUser) async throws(AppError) {
+    let result: RateLimitResult
+    do {
+      result = try await redis.rateLimit(
+        key: "ratelimit:user:" + user.id, limit: settings.requestsPerUser, window: settings.requestWindow)
+    } catch {
+      throw .unavailable("the rate limiter (Redis) cannot be reached")
+    }
+    if !result.allowed { throw .rateLimited("too many requests; retry later", retryAfter: result.retryAfter) }
   }
 
   /// Ends the session of `token`.

@@ -17,7 +17,10 @@ final class APIFixture: Sendable {
   let routes: APIRoutes
   static let adminPassword = "root-password-1"
 
-  init(loginAttempts: Int = 50, failuresBeforeLockout: Int = 50, lockoutBase: Duration = .seconds(1))
+  init(
+    loginAttempts: Int = 50, failuresBeforeLockout: Int = 50, lockoutBase: Duration = .seconds(1),
+    requestsPerUser: Int = 1000
+  )
     async throws
   {
     server = try await RedisServer()
@@ -32,6 +35,7 @@ final class APIFixture: Sendable {
     settings.loginAttempts = loginAttempts
     settings.failuresBeforeLockout = failuresBeforeLockout
     settings.lockoutBase = lockoutBase
+    settings.requestsPerUser = requestsPerUser
     settings.sessionTTL = .seconds(600)
     api = AppAPI(
       store: MemoryAccountStore(), redis: redis, pepper: RandomBytes.generate(32), settings: settings)

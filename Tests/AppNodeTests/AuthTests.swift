@@ -121,6 +121,25 @@ struct AuthTests {
   }
 }
 
+@Suite("app-node per-user request limit")
+struct RequestLimitTests {
+  @Test(
+    "authenticated requests beyond the per-user limit are 429 with Retry-After; other users are unaffected")
+  func perUser() async throws {
+    let fixture = try await APIFixture(requestsPerUser: 4)
+    let admin = try await fixture.adminToken()
+    let alice = try await fixture.user("alice", admin: admin)  // the admin's 1st request
+    for _ in 0..<4 {
+      #expect(try await fixture.call(.get, "/api/v1/auth/me", token: alice.token).status == 200)
+    }
+    let limited = try await fixture.call(.get, "/api/v1/api-keys", token: alice.token)
+    #expect(limited.status == 429)
+    #expect(limited.errorCode == "rate_limited")
+    #expect(limited.headers["Retry-After"].flatMap { Int($0) } ?? 0 >= 1)
+    #expect(try await fixture.call(.get, "/api/v1/auth/me", token: admin).status == 200)
+  }
+}
+
 @Suite("app-node login lockout")
 struct LockoutTests {
   @Test("failed logins for a name lock it out for a delay that doubles; a success forgets the failures")
