@@ -100,32 +100,32 @@ struct AddClientKeyRequest: Codable, Sendable {
 
 /// The JSON Schemas of the bodies, by name.
 enum APISchemas {
-  private static func object(_ properties: [(String, JSONValue)], required: [String]) -> JSONValue {
+  private static func object(_ properties: [(String, OpenAPIValue)], required: [String]) -> OpenAPIValue {
     .object([
       ("type", .string("object")),
       ("properties", .object(properties)),
-      ("required", .array(required.map(JSONValue.string))),
+      ("required", .array(required.map(OpenAPIValue.string))),
       ("additionalProperties", .bool(false)),
     ])
   }
-  private static let string: JSONValue = .object([("type", .string("string"))])
-  private static let boolean: JSONValue = .object([("type", .string("boolean"))])
-  private static let integer: JSONValue = .object([("type", .string("integer"))])
-  private static let dateTime: JSONValue = .object([
+  private static let string: OpenAPIValue = .object([("type", .string("string"))])
+  private static let boolean: OpenAPIValue = .object([("type", .string("boolean"))])
+  private static let integer: OpenAPIValue = .object([("type", .string("integer"))])
+  private static let dateTime: OpenAPIValue = .object([
     ("type", .string("string")), ("format", .string("date-time")),
   ])
-  private static let role: JSONValue = .object([
+  private static let role: OpenAPIValue = .object([
     ("type", .string("string")), ("enum", .array([.string("admin"), .string("user")])),
   ])
-  private static func ref(_ name: String) -> JSONValue {
+  private static func ref(_ name: String) -> OpenAPIValue {
     .object([("$ref", .string("#/components/schemas/\(name)"))])
   }
-  private static func list(_ name: String) -> JSONValue {
+  private static func list(_ name: String) -> OpenAPIValue {
     .object([("type", .string("array")), ("items", ref(name))])
   }
 
   /// Every schema, in a stable order.
-  static let all: [(String, JSONValue)] = [
+  static let all: [(String, OpenAPIValue)] = [
     ("LoginRequest", object([("name", string), ("password", string)], required: ["name", "password"])),
     (
       "LoginResponse",

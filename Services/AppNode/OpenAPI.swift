@@ -15,12 +15,12 @@ enum OpenAPI {
   ]
 
   /// The document for `routes` (plus its own route).
-  static func document(for routes: [APIRoute]) -> JSONValue {
+  static func document(for routes: [APIRoute]) -> OpenAPIValue {
     let all = routes + [selfRoute]
-    var paths: [(String, JSONValue)] = []
+    var paths: [(String, OpenAPIValue)] = []
     for route in all {
       let path = APIRoutes.prefix + route.path
-      var operation: [(String, JSONValue)] = [
+      var operation: [(String, OpenAPIValue)] = [
         ("operationId", .string(operationID(route))),
         ("summary", .string(route.summary)),
       ]
@@ -47,9 +47,11 @@ enum OpenAPI {
             ])
           ))
       }
-      var responses: [(String, JSONValue)] = []
+      var responses: [(String, OpenAPIValue)] = []
       for status in route.statuses {
-        var response: [(String, JSONValue)] = [("description", .string(reasons[status] ?? "HTTP \(status)"))]
+        var response: [(String, OpenAPIValue)] = [
+          ("description", .string(reasons[status] ?? "HTTP \(status)"))
+        ]
         let schema = status == route.success.status ? route.success.schema : (status >= 400 ? "Error" : nil)
         if let schema {
           response.append(("content", .object([("application/json", .object([("schema", ref(schema))]))])))
@@ -103,7 +105,7 @@ enum OpenAPI {
     ])
   }
 
-  private static func ref(_ name: String) -> JSONValue {
+  private static func ref(_ name: String) -> OpenAPIValue {
     .object([("$ref", .string("#/components/schemas/\(name)"))])
   }
 

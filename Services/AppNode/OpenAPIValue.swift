@@ -1,13 +1,14 @@
-/// A JSON value built in code (the OpenAPI document and its schemas).
-indirect enum JSONValue: Encodable, Sendable, Equatable {
+/// A JSON value built in code: the OpenAPI document and its schemas (ServiceKit has its own
+/// `JSONValue` for configuration files).
+indirect enum OpenAPIValue: Encodable, Sendable, Equatable {
   case string(String)
   case number(Int)
   case bool(Bool)
-  case array([JSONValue])
-  case object([(String, JSONValue)])
+  case array([OpenAPIValue])
+  case object([(String, OpenAPIValue)])
   case null
 
-  static func == (a: JSONValue, b: JSONValue) -> Bool {
+  static func == (a: OpenAPIValue, b: OpenAPIValue) -> Bool {
     switch (a, b) {
     case (.string(let x), .string(let y)): return x == y
     case (.number(let x), .number(let y)): return x == y
