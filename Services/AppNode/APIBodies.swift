@@ -53,6 +53,8 @@ struct APIKeyBody: Codable, Sendable, Equatable {
   /// `active` or `revoked`.
   var status: String
   var createdAt: Date
+  /// Absent when the key was never used.
+  var lastUsedAt: Date?
 
   init(_ record: APIKeyRecord) {
     id = record.id
@@ -60,6 +62,7 @@ struct APIKeyBody: Codable, Sendable, Equatable {
     prefix = record.prefix
     status = record.revoked ? "revoked" : "active"
     createdAt = record.createdAt
+    lastUsedAt = record.lastUsedAt
   }
 }
 
@@ -154,7 +157,7 @@ enum APISchemas {
             "status",
             .object([("type", .string("string")), ("enum", .array([.string("active"), .string("revoked")]))])
           ),
-          ("createdAt", dateTime),
+          ("createdAt", dateTime), ("lastUsedAt", dateTime),
         ], required: ["id", "name", "prefix", "status", "createdAt"])
     ),
     ("APIKeyList", object([("apiKeys", list("APIKey"))], required: ["apiKeys"])),

@@ -25,6 +25,8 @@ struct APIKeyRecord: Sendable, Equatable {
   var digest: [UInt8]
   var revoked: Bool
   var createdAt: Date
+  /// When the key last authenticated a request (nil: never).
+  var lastUsedAt: Date? = nil
 }
 
 /// A registered CLI public key (Ed25519, hex).
@@ -46,16 +48,18 @@ protocol AccountStore: Sendable {
   func allUsers() async -> [AccountUser]
   /// Adds `user`; false when the name is taken.
   func insert(_ user: AccountUser) async -> Bool
-  /// Replaces the user with the same id.
-  func update(_ user: AccountUser) async
+  /// Sets the given fields of user `id` in one step; nil when there is no such user.
+  func updateUser(id: String, disabled: Bool?, role: AccountRole?) async -> AccountUser?
   /// Adds an API key.
   func insert(_ key: APIKeyRecord) async
   /// The API key with `id`, if any.
   func apiKey(id: String) async -> APIKeyRecord?
   /// The API keys of `owner`, oldest first.
   func apiKeys(owner: String) async -> [APIKeyRecord]
-  /// Replaces the API key with the same id.
-  func update(_ key: APIKeyRecord) async
+  /// Marks `owner`'s API key `id` revoked in one step; nil when `owner` has no such key.
+  func revokeAPIKey(id: String, owner: String) async -> APIKeyRecord?
+  /// Records a use of API key `id` at `date` in one step (nothing else of the record changes).
+  func touchAPIKey(id: String, at date: Date) async
   /// Adds a client key; false when that public key is already registered.
   func insert(_ key: ClientKeyRecord) async -> Bool
   /// The client keys of `owner`, oldest first.
@@ -82,16 +86,25 @@ actor MemoryAccountStore: AccountStore {
     return true
   }
 
-  func update(_ user: AccountUser) {
-    if let index = users.firstIndex(where: { $0.id == user.id }) { users[index] = user }
+  func updateUser(id: String, disabled: Bool?, role: AccountRole?) -> AccountUser? {
+    guard let index = users.firstIndex(where: { $0.id == id }) else { return nil }
+    if let disabled { users[index].disabled = disabled }
+    if let role { users[index].role = role }
+    return users[index]
   }
 
   func insert(_ key: APIKeyRecord) { keys.append(key) }
   func apiKey(id: String) -> APIKeyRecord? { keys.first { $0.id == id } }
   func apiKeys(owner: String) -> [APIKeyRecord] { keys.filter { $0.owner == owner } }
 
-  func update(_ key: APIKeyRecord) {
-    if let index = keys.firstIndex(where: { $0.id == key.id }) { keys[index] = key }
+  func revokeAPIKey(id: String, owner: String) -> APIKeyRecord? {
+    guard let index = keys.firstIndex(where: { $0.id == id && $0.owner == owner }) else { return nil }
+    keys[index].revoked = true
+    return keys[index]
+  }
+
+  func touchAPIKey(id: String, at date: Date) {
+    if let index = keys.firstIndex(where: { $0.id == id }) { keys[index].lastUsedAt = date }
   }
 
   func insert(_ key: ClientKeyRecord) -> Bool {

@@ -203,12 +203,11 @@ final class AppAPI: Sendable {
   {
     try requireAdmin(caller)
     guard disabled != nil || role != nil else { throw .invalid("give disabled and/or role") }
-    guard var user = await store.user(id: userID) else { throw .notFound("no user \(userID)") }
-    if disabled == true, user.id == caller.id { throw .invalid("an admin cannot disable themselves") }
-    if let role, role != .admin, user.id == caller.id { throw .invalid("an admin cannot demote themselves") }
-    if let disabled { user.disabled = disabled }
-    if let role { user.role = role }
-    await store.update(user)
+    if disabled == true, userID == caller.id { throw .invalid("an admin cannot disable themselves") }
+    if let role, role != .admin, userID == caller.id { throw .invalid("an admin cannot demote themselves") }
+    guard let user = await store.updateUser(id: userID, disabled: disabled, role: role) else {
+      throw .notFound("no user \(userID)")
+    }
     return user
   }
 
@@ -258,21 +257,21 @@ final class AppAPI: Sendable {
 
   /// Revokes the caller's API key `id`; another user's key is `notFound`.
   func revokeAPIKey(by caller: AccountUser, id: String) async throws(AppError) -> APIKeyRecord {
-    guard var record = await store.apiKey(id: id), record.owner == caller.id else {
+    guard let record = await store.revokeAPIKey(id: id, owner: caller.id) else {
       throw .notFound("no API key \(id)")
     }
-    record.revoked = true
-    await store.update(record)
     return record
   }
 
-  /// The owner of a full API key, when it is valid and not revoked (constant-time digest check).
+  /// The owner of a full API key, when it is valid and not revoked (constant-time digest check);
+  /// records the use.
   func verifyAPIKey(_ key: String) async -> AccountUser? {
     let parts = key.split(separator: "_", omittingEmptySubsequences: false)
     guard parts.count == 3, parts[0] == "cak", let record = await store.apiKey(id: String(parts[1])),
       !record.revoked, ConstantTime.equal(record.digest, apiKeyDigest(String(parts[2])))
     else { return nil }
     guard let user = await store.user(id: record.owner), !user.disabled else { return nil }
+    await store.touchAPIKey(id: record.id, at: Date())
     return user
   }
 

@@ -107,6 +107,8 @@ struct AccountRoutesTests {
     #expect(list.status == 200)
     #expect(!list.text.contains(String(parts[2])))
     #expect((list.json?["apiKeys"] as? [[String: Any]])?.count == 1)
+    #expect((list.json?["apiKeys"] as? [[String: Any]])?.first?["lastUsedAt"] is String)
+    #expect(created.json?["apiKey"].flatMap { ($0 as? [String: Any])?["lastUsedAt"] } == nil)
     let bobList = try await fixture.call(.get, "/api/v1/api-keys", token: bob.token)
     #expect((bobList.json?["apiKeys"] as? [[String: Any]])?.isEmpty == true)
 

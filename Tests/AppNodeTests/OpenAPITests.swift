@@ -45,7 +45,8 @@ struct OpenAPITests {
     let user = AccountUser(
       id: "usr_1", name: "a", passwordHash: "x", role: .user, disabled: false, createdAt: Date())
     let apiKey = APIKeyRecord(
-      id: "k", owner: "usr_1", name: "n", prefix: "cak_k", digest: [], revoked: false, createdAt: Date())
+      id: "k", owner: "usr_1", name: "n", prefix: "cak_k", digest: [], revoked: false, createdAt: Date(),
+      lastUsedAt: Date())
     let clientKey = ClientKeyRecord(publicKey: "ab", owner: "usr_1", label: "l", createdAt: Date())
     let bodies: [(String, any Encodable)] = [
       ("User", UserBody(user)), ("APIKey", APIKeyBody(apiKey)), ("ClientKey", ClientKeyBody(clientKey)),
