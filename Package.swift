@@ -127,6 +127,6 @@ let package = Package(
         "ServiceKit",
       ]),
     tests("CosmicCoreTests", ["CosmicCore", "Store", "Wire", "Crypto"]),
-    tests("IntegrationTests", ["ServiceKit", "HTTP", "Net"]),
+    tests("IntegrationTests", ["ServiceKit", "HTTP", "Net", "RedisTesting"]),
   ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import RedisTesting
 import Testing
 
 /// A service executable, whether it has a public HTTP listener, and its other listeners with the
@@ -9,10 +10,12 @@ struct ServiceUnderTest: Sendable, CustomTestStringConvertible {
   let servesHTTP: Bool
   var otherListeners: [String] = []
   var otherArguments: [String] = []
+  /// Whether the service is ready only with a redis to talk to (the test starts one).
+  var needsRedis = false
   var testDescription: String { name }
 
   static let all = [
-    ServiceUnderTest(name: "app-node", servesHTTP: true),
+    ServiceUnderTest(name: "app-node", servesHTTP: true, needsRedis: true),
     ServiceUnderTest(name: "wrk-ork", servesHTTP: false),
     ServiceUnderTest(name: "wrk-server-k8s-nvidia", servesHTTP: false),
     ServiceUnderTest(name: "proxy-inference", servesHTTP: true),
@@ -41,7 +44,11 @@ func fetch(_ client: HTTPClient, _ target: String, port: Int) async throws -> (s
     let dir = try TemporaryDirectory()
     defer { dir.cleanup() }
     let dataDir = dir.path + "/data"
-    let child = try ServiceProcess(try BuildProducts.path(service.name), service.arguments(dataDir: dataDir))
+    let redis = service.needsRedis ? try await RedisServer() : nil
+    defer { redis?.stop() }
+    let redisArguments = redis.map { ["--redis-port", String($0.port)] } ?? []
+    let child = try ServiceProcess(
+      try BuildProducts.path(service.name), service.arguments(dataDir: dataDir) + redisArguments)
     defer { child.killIfRunning() }
     let client = HTTPClient()
     defer { client.shutdown() }
