@@ -38,6 +38,7 @@ func bench(_ name: String, _ deps: [Target.Dependency]) -> Target {
 }
 
 let serviceDeps: [Target.Dependency] = ["ServiceKit", "Net", "HTTP"]
+let clusterDeps: [Target.Dependency] = ["Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "Crypto", "Wire"]
 
 let package = Package(
   name: "CosmicAC",
@@ -50,6 +51,7 @@ let package = Package(
     .executable(name: "wrk-agent-inference", targets: ["WrkAgentInference"]),
     .executable(name: "dht-node", targets: ["DHTNode"]),
     .executable(name: "cosmicac", targets: ["CosmicCLI"]),
+    .executable(name: "inference-test-engine", targets: ["InferenceTestEngine"]),
     .executable(name: "fuzz-http-parser", targets: ["fuzz-http-parser"]),
     .executable(name: "fuzz-compact-encoding", targets: ["fuzz-compact-encoding"]),
     .executable(name: "fuzz-noise-responder", targets: ["fuzz-noise-responder"]),
@@ -85,15 +87,23 @@ let package = Package(
     library("RedisTesting", ["RedisClient"]),
     library("CosmicCore", ["Store", "Wire"]),
     library("SwarmTesting", ["Swarm", "Crypto", "Wire", "Net"]),
+    library("Cluster", ["CosmicCore", "Store", "HRPC", "Swarm", "Crypto", "Wire", "Net", "ServiceKit"]),
+    library("Kube", ["HTTP", "Net", "ServiceKit", "CCurl"]),
+    library("KubeTesting", ["Kube", "HTTP", "Net", "ServiceKit"]),
+    library("Shell", ["Swarm", "Wire", "Net", "CSystem", "Crypto", "ServiceKit"]),
+    library("InferenceTesting", ["HTTP", "Net", "ServiceKit"]),
 
-    service("AppNode", serviceDeps + ["RedisClient", "CosmicCore", "Store", "Crypto", "HRPC", "Swarm"]),
-    service("WrkOrk", serviceDeps),
-    service("WrkServerK8sNvidia", serviceDeps),
-    service("ProxyInference", serviceDeps),
-    service("WrkAgentInstance", serviceDeps),
-    service("WrkAgentInference", serviceDeps),
+    service("AppNode", serviceDeps + clusterDeps + ["RedisClient"]),
+    service("WrkOrk", serviceDeps + clusterDeps),
+    service("WrkServerK8sNvidia", serviceDeps + clusterDeps + ["Kube"]),
+    service("ProxyInference", serviceDeps + clusterDeps + ["RedisClient"]),
+    service("WrkAgentInstance", serviceDeps + clusterDeps + ["Shell"]),
+    service("WrkAgentInference", serviceDeps + clusterDeps),
     service("DHTNode", serviceDeps + ["Swarm"]),
-    service("CosmicCLI", ["ServiceKit"]),
+    service("CosmicCLI", serviceDeps + ["CosmicCore", "HRPC", "Swarm", "Crypto", "Wire", "Shell"]),
+    .executableTarget(
+      name: "InferenceTestEngine", dependencies: ["InferenceTesting", "ServiceKit", "HTTP", "Net"],
+      path: "Tests/InferenceTestEngine", swiftSettings: strict),
 
     .target(name: "FuzzSupport", path: "Tests/FuzzSupport", swiftSettings: strict),
     fuzz("fuzz-http-parser", ["HTTP"]),
@@ -127,6 +137,20 @@ let package = Package(
         "ServiceKit",
       ]),
     tests("CosmicCoreTests", ["CosmicCore", "Store", "Wire", "Crypto"]),
-    tests("IntegrationTests", ["ServiceKit", "HTTP", "Net", "RedisTesting"]),
+    tests("IntegrationTests", ["ServiceKit", "HTTP", "Net", "RedisTesting", "CosmicCore"]),
+    tests("ClusterTests", ["Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "SwarmTesting", "Crypto", "Net"]),
+    tests("WrkOrkTests", ["WrkOrk", "Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "Crypto", "ServiceKit", "Net"]),
+    tests(
+      "WorkerTests",
+      ["WrkServerK8sNvidia", "Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "Crypto", "ServiceKit", "Net", "HTTP"]),
+    tests("KubeTests", ["Kube", "KubeTesting", "HTTP", "Net", "ServiceKit", "CosmicCore"]),
+    tests("ShellTests", ["Shell", "Swarm", "Crypto", "Net", "Wire"]),
+    tests("CLITests", ["CosmicCLI", "CosmicCore", "ServiceKit", "HTTP", "Net"]),
+    tests(
+      "InferenceTests",
+      [
+        "ProxyInference", "WrkAgentInference", "InferenceTesting", "Cluster", "CosmicCore", "HTTP", "Net",
+        "ServiceKit", "RedisTesting",
+      ]),
   ]
 )

@@ -71,6 +71,15 @@ public enum OpsOperation: Codable, Sendable, Hashable {
   case gpuUsage(UsageRecord)
   /// proxy-inference: tokens per API key x model.
   case tokenUsage(UsageRecord)
+  /// The owning worker: the agents (one per node) of its job.
+  case jobAgents(jobId: String, agents: [JobAgent])
+  /// wrk-ork, or the owning worker: the user-facing status line of a job (nil clears it).
+  case jobMessage(jobId: String, message: String?)
+  /// wrk-ork: removes a rack record (only when no live placement uses it).
+  case forgetRack(id: String)
+  /// wrk-ork: the job's cost reached its `costLimit`: desired becomes `stopped` and a running job
+  /// moves to `stopping`, with the reason in the history.
+  case enforceCostLimit(jobId: String, at: UInt64)
 
   /// The node value for this operation (versioned record encoding).
   public var encoded: [UInt8] { RecordCoding.encode(self) }
@@ -106,8 +115,9 @@ public struct OpsOperations: ViewOperations {
       .removeWriter:
       role == .appNode
     case .jobEvent(_, let event, _): allowedEvents(role, event)
-    case .registerRack, .place: role == .wrkOrk
-    case .gpuUsage: role == .worker
+    case .registerRack, .place, .forgetRack, .enforceCostLimit: role == .wrkOrk
+    case .jobMessage: role == .wrkOrk || role == .worker
+    case .gpuUsage, .jobAgents: role == .worker
     case .tokenUsage: role == .proxyInference
     }
   }
@@ -224,6 +234,38 @@ public struct OpsOperations: ViewOperations {
       }
     case .tokenUsage(let record):
       _ = try count(record, in: &store)
+    case .jobAgents(let id, let agents):
+      guard OpsCollections.placements.get([.string(id)], in: store.map)?.workerKey == writer else {
+        return .rejected("worker does not own the job")
+      }
+      guard var job = jobs.get([.string(id)], in: store.map) else { return .rejected("no such job") }
+      job.agents = agents
+      try jobs.put(job, in: &store)
+    case .jobMessage(let id, let message):
+      if role == .worker && OpsCollections.placements.get([.string(id)], in: store.map)?.workerKey != writer {
+        return .rejected("worker does not own the job")
+      }
+      guard var job = jobs.get([.string(id)], in: store.map) else { return .rejected("no such job") }
+      job.message = message
+      try jobs.put(job, in: &store)
+    case .forgetRack(let id):
+      let placed = OpsCollections.placements.scan(in: store.map).contains { placement in
+        placement.rackIds.contains(id)
+          && jobs.get([.string(placement.jobId)], in: store.map).map { $0.phase != .deleted } ?? false
+      }
+      if placed { return .rejected("rack \(id) still has placed jobs") }
+      if !OpsCollections.racks.delete([.string(id)], in: &store) { return .rejected("no such rack") }
+    case .enforceCostLimit(let id, let at):
+      guard var job = jobs.get([.string(id)], in: store.map) else { return .rejected("no such job") }
+      guard job.desired == .running else { return .applied }
+      job.desired = .stopped
+      job.message = "stopped: cost limit reached"
+      if case .move(let phase) = JobLifecycle.transition(job.phase, .stop) {
+        job.phase = phase
+        job.events.append(
+          JobEventRecord(at: at, actor: role.rawValue, event: "stop", reason: "cost limit reached", phase: phase))
+      }
+      try jobs.put(job, in: &store)
     }
     return .applied
   }
@@ -270,6 +312,16 @@ public struct OpsView: Sendable {
   public func jobs(phase: JobPhase) -> [Job] {
     (try? OpsCollections.jobs.scan(index: "phase", prefix: [.string(phase.rawValue)], in: map)) ?? []
   }
+  /// Every job, by id.
+  public func allJobs() -> [Job] { OpsCollections.jobs.scan(in: map) }
+  /// Every rack, by id.
+  public func allRacks() -> [Rack] { OpsCollections.racks.scan(in: map) }
+  /// Every placement, by job id.
+  public func allPlacements() -> [Placement] { OpsCollections.placements.scan(in: map) }
+  /// Every endpoint, by id.
+  public func allEndpoints() -> [Endpoint] { OpsCollections.endpoints.scan(in: map) }
+  /// Every model master, by model id.
+  public func allModelMasters() -> [ModelMaster] { OpsCollections.modelMasters.scan(in: map) }
   /// A rack by id.
   public func rack(_ id: String) -> Rack? { OpsCollections.racks.get([.string(id)], in: map) }
   /// Racks in a location.

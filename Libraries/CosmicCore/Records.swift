@@ -107,6 +107,10 @@ public struct Job: Codable, Sendable, Hashable {
   public var events: [JobEventRecord]
   /// GPU-seconds reported by the owning worker.
   public var gpuSeconds: Double
+  /// The agents of the job's nodes (reported by the owning worker once it created them).
+  public var agents: [JobAgent]
+  /// A status line for the user (why a job waits in `scheduling`, why it was stopped), or nil.
+  public var message: String?
 
   /// A new job in `pending`, desired `running`.
   public init(id: String, owner: String, idempotencyKey: String, spec: JobSpec, createdAt: UInt64) {
@@ -121,6 +125,46 @@ public struct Job: Codable, Sendable, Hashable {
     self.createdAt = createdAt
     self.events = []
     self.gpuSeconds = 0
+    self.agents = []
+    self.message = nil
+  }
+
+  private enum CodingKeys: String, CodingKey {
+    case id, owner, idempotencyKey, spec, desired, phase, failureReason, attempts, createdAt, events
+    case gpuSeconds, agents, message
+  }
+
+  /// Decodes a job; `agents` may be absent (records written before it existed).
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    id = try c.decode(String.self, forKey: .id)
+    owner = try c.decode(String.self, forKey: .owner)
+    idempotencyKey = try c.decode(String.self, forKey: .idempotencyKey)
+    spec = try c.decode(JobSpec.self, forKey: .spec)
+    desired = try c.decode(DesiredState.self, forKey: .desired)
+    phase = try c.decode(JobPhase.self, forKey: .phase)
+    failureReason = try c.decodeIfPresent(String.self, forKey: .failureReason)
+    attempts = try c.decode(Int.self, forKey: .attempts)
+    createdAt = try c.decode(UInt64.self, forKey: .createdAt)
+    events = try c.decode([JobEventRecord].self, forKey: .events)
+    gpuSeconds = try c.decode(Double.self, forKey: .gpuSeconds)
+    agents = try c.decodeIfPresent([JobAgent].self, forKey: .agents) ?? []
+    message = try c.decodeIfPresent(String.self, forKey: .message)
+  }
+}
+
+/// The agent of one node of a job: its swarm public key, which the CLI dials for a shell and
+/// proxy-inference trusts for a replica. Its seed never enters the store.
+public struct JobAgent: Codable, Sendable, Hashable {
+  /// The node (0-based; for Managed Inference, the replica).
+  public var node: Int
+  /// The agent's Ed25519 public key (hex).
+  public var publicKey: String
+
+  /// An agent record.
+  public init(node: Int, publicKey: String) {
+    self.node = node
+    self.publicKey = publicKey
   }
 }
 

@@ -1,0 +1,2 @@
+/// Placeholder until the first real source of `Cluster` lands; delete it then.
+enum ClusterPlaceholder {}

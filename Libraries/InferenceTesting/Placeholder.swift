@@ -1,0 +1,2 @@
+/// Placeholder until the first real source of `InferenceTesting` lands; delete it then.
+enum InferenceTestingPlaceholder {}

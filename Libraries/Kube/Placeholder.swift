@@ -1,0 +1,2 @@
+/// Placeholder until the first real source of `Kube` lands; delete it then.
+enum KubePlaceholder {}

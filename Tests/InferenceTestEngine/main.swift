@@ -1,0 +1,1 @@
+print("inference-test-engine: not built yet")
