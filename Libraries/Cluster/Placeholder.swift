@@ -1,2 +1,0 @@
-/// Placeholder until the first real source of `Cluster` lands; delete it then.
-enum ClusterPlaceholder {}
