@@ -1,1 +1,3 @@
-print("inference-test-engine: not built yet")
+import Foundation
+
+exit(await TestEngineCommand.run(Array(CommandLine.arguments.dropFirst())))
