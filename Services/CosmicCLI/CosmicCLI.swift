@@ -1,50 +1,263 @@
+import Foundation
 import ServiceKit
 
-/// The `cosmicac` command line: parses the command and runs it, returning the exit status.
-enum CosmicCLI {
-  /// Success.
-  static let exitSuccess: Int32 = 0
-  /// A command failed while running.
-  static let exitFailure: Int32 = 1
-  /// Usage error: unknown command or bad arguments.
-  static let exitUsage: Int32 = 2
+/// What every command gets: where the configuration is, the global options and the terminal.
+struct CommandContext: Sendable {
+  let paths: ConfigPaths
+  let output: OutputFormat
+  let transport: Transport
+  let io: any CLIIO
+  let environment: [String: String]
 
-  static let usage = """
-    usage: cosmicac <command> [arguments]
+  /// A session from the saved configuration (empty when not signed in) and the CLI's key
+  /// (created on first use).
+  func session() throws(CLIError) -> CLISession {
+    let config = try paths.loadConfig()
+    let key = try paths.loadOrCreateClientKey()
+    return CLISession(
+      config: config, clientKeyPair: key, output: output, transport: transport, paths: paths, io: io)
+  }
 
-    The CosmicAC command line.
-
-    Commands:
-      help       show this help (also --help, -h)
-      version    print the version (also --version)
-
-    Exit status: 0 on success, 1 when a command fails, 2 on a usage error (unknown command or
-    bad arguments).
-
-    """
-
-  /// Runs the command in `arguments` (without the program name).
-  static func run(arguments: [String]) -> Int32 {
-    guard let command = arguments.first else {
-      ServiceMain.printError(usage)
-      return exitUsage
-    }
-    let rest = arguments.dropFirst()
-    switch command {
-    case "help", "--help", "-h":
-      ServiceMain.printOut(usage)
-      return exitSuccess
-    case "version", "--version":
-      guard rest.isEmpty else { return usageError("version takes no arguments") }
-      ServiceMain.printOut("cosmicac \(CosmicACVersion.current)\n")
-      return exitSuccess
-    default:
-      return usageError("unknown command \"\(command)\"")
+  /// Runs `body` with a session and closes the session afterwards.
+  func withSession<T>(_ body: (CLISession) async throws(CLIError) -> T) async throws(CLIError) -> T {
+    let session = try session()
+    do {
+      let result = try await body(session)
+      await session.close()
+      return result
+    } catch {
+      await session.close()
+      throw error
     }
   }
 
-  private static func usageError(_ message: String) -> Int32 {
-    ServiceMain.printError("cosmicac: \(message)\n\n" + usage)
-    return exitUsage
+  /// Writes a reply: the raw JSON for `--output json`, else `table`.
+  func print(raw: [UInt8], table: @autoclosure () -> String) {
+    io.out(output == .json ? Render.json(raw) : table())
+  }
+}
+
+/// One command: its help and parser spec, and what it does.
+struct Command: Sendable {
+  let spec: CommandSpec
+  let run: @Sendable (ParsedArguments, CommandContext) async throws(CLIError) -> Int32
+}
+
+/// A group of subcommands (`jobs`, `api-keys`, …).
+struct CommandGroup: Sendable {
+  let name: String
+  let summary: String
+  let commands: [Command]
+  /// Subcommands served elsewhere (Shell/): name and summary.
+  var external: [(name: String, summary: String)] = []
+
+  var help: String {
+    var text = "usage: cosmicac \(name) <subcommand> [options]\n\n\(summary)\n\nSubcommands:\n"
+    let entries =
+      commands.map { (String($0.spec.path.split(separator: " ").last!), $0.spec.summary) } + external
+    let width = (entries.map(\.0.count).max() ?? 0) + 2
+    for (sub, summary) in entries {
+      text += "  " + sub + String(repeating: " ", count: width - sub.count) + summary + "\n"
+    }
+    text += "\nRun cosmicac \(name) <subcommand> --help for its options and examples.\n"
+    return text
+  }
+}
+
+/// The `cosmicac` command line: parses the command, runs it, returns the exit status (see
+/// `CLIError` and `ExitCode` for the statuses).
+enum CosmicCLI {
+  /// Top-level commands.
+  static let topLevel: [Command] = [AuthCommands.login, AuthCommands.logout, AuthCommands.whoami]
+
+  /// Command groups.
+  static let groups: [CommandGroup] = [
+    CommandGroup(
+      name: "jobs", summary: "Create and manage GPU Container and Managed Inference jobs.",
+      commands: JobCommands.all, external: ShellCommands.subcommands),
+    CommandGroup(
+      name: "api-keys", summary: "API keys for the inference endpoints (cak_<id>_<secret>).",
+      commands: KeyCommands.apiKeys),
+    CommandGroup(
+      name: "client-keys",
+      summary: "Ed25519 public keys that may open shells on your jobs (this CLI's key is added at login).",
+      commands: KeyCommands.clientKeys),
+    CommandGroup(name: "racks", summary: "Racks and their capacity (admin).", commands: [RackCommands.list]),
+  ]
+
+  static var usage: String {
+    var text = """
+      usage: cosmicac [global options] <command> [subcommand] [options]
+
+      The CosmicAC command line: sign in, run GPU jobs, manage keys.
+
+      Commands:
+
+      """
+    var entries: [(String, String)] = topLevel.map { ($0.spec.path, $0.spec.summary) }
+    entries += groups.map { ($0.name, $0.summary) }
+    entries.append(("inference", InferenceCommands.summary))
+    entries.append(("version", "print the version (also --version)"))
+    entries.append(("help", "show this help (also --help, -h)"))
+    let width = (entries.map(\.0.count).max() ?? 0) + 2
+    for (name, summary) in entries {
+      text += "  " + name + String(repeating: " ", count: width - name.count) + summary + "\n"
+    }
+    text += "\nGlobal options (accepted before or after the command):\n"
+    text += CommandSpec.optionLines(GlobalOptions.specs)
+    text += """
+
+      Configuration: config.json (sign-in, mode 0600) and client.key (this CLI's Ed25519 seed, 0600) in
+      $XDG_CONFIG_HOME/cosmicac, else ~/.config/cosmicac (or --config-dir / COSMICAC_CONFIG_DIR).
+
+      Examples:
+        cosmicac login https://cosmicac.example.com
+        cosmicac jobs create --name train --tag ml --location us --gpu-model GH100_H100_SXM5_80GB \\
+          --gpu-count 8 --image Ubuntu22.04/CUDA12.8.1 --disk-gb 200 --wait
+        cosmicac jobs list --output json
+        cosmicac jobs wait job_0123456789abcdef --for running --timeout 10m
+
+
+      """
+    text += ExitCode.help + "\n"
+    return text
+  }
+
+  /// Runs the command in `arguments` (without the program name).
+  static func run(
+    arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+    io: any CLIIO = StandardIO()
+  ) async -> Int32 {
+    do {
+      return try await dispatch(arguments, environment: environment, io: io)
+    } catch {
+      io.err("cosmicac: \(error.message)\n")
+      if error.code == .usage { io.err("Run cosmicac --help for usage.\n") }
+      return error.exitCode
+    }
+  }
+
+  /// Splits the global options off `arguments` (up to `--`): their values, and the rest.
+  static func extractGlobals(_ arguments: [String]) throws(CLIError) -> (
+    globals: [String: String], rest: [String]
+  ) {
+    var globals: [String: String] = [:]
+    var rest: [String] = []
+    var index = 0
+    while index < arguments.count {
+      let argument = arguments[index]
+      index += 1
+      if argument == "--" {
+        rest += arguments[(index - 1)...]
+        break
+      }
+      var name = argument
+      var inline: String?
+      if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+        name = String(argument[..<equals])
+        inline = String(argument[argument.index(after: equals)...])
+      }
+      guard ["--output", "--transport", "--config-dir"].contains(name) else {
+        rest.append(argument)
+        continue
+      }
+      if let inline {
+        globals[String(name.dropFirst(2))] = inline
+      } else {
+        guard index < arguments.count else { throw .usage("\(name) needs a value") }
+        globals[String(name.dropFirst(2))] = arguments[index]
+        index += 1
+      }
+    }
+    return (globals, rest)
+  }
+
+  static func dispatch(_ arguments: [String], environment: [String: String], io: any CLIIO)
+    async throws(CLIError) -> Int32
+  {
+    let (globals, words) = try extractGlobals(arguments)
+    guard let command = words.first else {
+      io.err(usage)
+      return ExitCode.usage
+    }
+    let rest = Array(words.dropFirst())
+    switch command {
+    case "help", "--help", "-h":
+      io.out(usage)
+      return ExitCode.success
+    case "version", "--version":
+      io.out("cosmicac \(CosmicACVersion.current)\n")
+      return ExitCode.success
+    default:
+      break
+    }
+    guard !command.hasPrefix("-") else { throw .usage("unknown option \(command)") }
+    let context = try makeContext(globals: globals, environment: environment, io: io)
+
+    if command == "inference" {
+      let session = try context.session()
+      let status = await InferenceCommands.run(rest, session: session)
+      await session.close()
+      return status
+    }
+    if let top = topLevel.first(where: { $0.spec.path == command }) {
+      return try await execute(top, rest, context: context)
+    }
+    guard let group = groups.first(where: { $0.name == command }) else {
+      throw .usage("unknown command \"\(command)\"")
+    }
+    guard let sub = rest.first, !sub.hasPrefix("-") || sub == "--help" || sub == "-h" else {
+      if rest.isEmpty {
+        io.err(group.help)
+        return ExitCode.usage
+      }
+      throw .usage(
+        "cosmicac \(command) needs a subcommand first, got \(rest[0]) (see cosmicac \(command) --help)")
+    }
+    if sub == "--help" || sub == "-h" || sub == "help" {
+      io.out(group.help)
+      return ExitCode.success
+    }
+    if group.external.contains(where: { $0.name == sub }) {
+      let session = try context.session()
+      let status = await ShellCommands.run(sub, Array(rest.dropFirst()), session: session)
+      await session.close()
+      return status
+    }
+    guard let found = group.commands.first(where: { $0.spec.path == "\(command) \(sub)" }) else {
+      throw .usage("unknown subcommand \"\(sub)\" of cosmicac \(command) (see cosmicac \(command) --help)")
+    }
+    return try await execute(found, Array(rest.dropFirst()), context: context)
+  }
+
+  static func execute(_ command: Command, _ arguments: [String], context: CommandContext)
+    async throws(CLIError)
+    -> Int32
+  {
+    if arguments.contains("--help") || arguments.contains("-h") {
+      let beforeDashes = arguments.prefix { $0 != "--" }
+      if beforeDashes.contains("--help") || beforeDashes.contains("-h") {
+        context.io.out(command.spec.help)
+        return ExitCode.success
+      }
+    }
+    let parsed = try ParsedArguments.parse(arguments, spec: command.spec)
+    return try await command.run(parsed, context)
+  }
+
+  static func makeContext(globals: [String: String], environment: [String: String], io: any CLIIO)
+    throws(CLIError) -> CommandContext
+  {
+    let outputText = globals["output"] ?? environment["COSMICAC_OUTPUT"] ?? "table"
+    guard let output = OutputFormat(rawValue: outputText) else {
+      throw .usage("--output must be table or json, got \"\(outputText)\"")
+    }
+    let transportText = globals["transport"] ?? environment["COSMICAC_TRANSPORT"] ?? "hrpc"
+    guard let transport = Transport(rawValue: transportText) else {
+      throw .usage("--transport must be hrpc or http, got \"\(transportText)\"")
+    }
+    let paths = try ConfigPaths.resolve(flag: globals["config-dir"], environment: environment)
+    return CommandContext(
+      paths: paths, output: output, transport: transport, io: io, environment: environment)
   }
 }

@@ -1,3 +1,3 @@
 import Foundation
 
-exit(CosmicCLI.run(arguments: Array(CommandLine.arguments.dropFirst())))
+exit(await CosmicCLI.run(arguments: Array(CommandLine.arguments.dropFirst())))
