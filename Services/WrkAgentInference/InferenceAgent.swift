@@ -1,0 +1,169 @@
+import CosmicCore
+import Crypto
+import HRPC
+import ServiceKit
+import Swarm
+import Synchronization
+import Wire
+
+/// The agent: runs the engine supervisor, serves the proxy's HRPC calls over the swarm (only the
+/// boot file's authorized keys, i.e. proxy-inference, are admitted), announces the replica on the
+/// endpoint topic only while the engine is ready (and unannounces before it stops), and
+/// heart-beats its state and load to its worker.
+final class InferenceAgent: Service {
+  let boot: AgentConfig
+  let keyPair: Ed25519KeyPair
+  let topic: [UInt8]
+  let supervisor: EngineSupervisor
+  let relay: InferenceRelay
+  let rpc: HRPCServer
+  private let swarmHost: String
+  private let logger: Logger
+  private let health: HealthRegistry
+  private let authorized: Set<[UInt8]>
+  private let workerKey: [UInt8]?
+
+  init(boot: AgentConfig, engine: EngineSettings, swarmHost: String, logger: Logger, health: HealthRegistry)
+    throws
+  {
+    self.boot = boot
+    guard let seed = HexCoding.decode(boot.seed), seed.count == 32 else {
+      throw AgentStartError("the agent seed must be 64 hex characters")
+    }
+    keyPair = try Ed25519KeyPair(seed: seed)
+    if let hex = boot.topic {
+      guard let bytes = HexCoding.decode(hex), bytes.count == 32 else {
+        throw AgentStartError("the topic must be 64 hex characters")
+      }
+      topic = bytes
+    } else {
+      topic = endpointTopic(boot.endpointId ?? "")
+    }
+    authorized = Set(boot.authorizedKeys.compactMap { HexCoding.decode($0) }.filter { $0.count == 32 })
+    workerKey = HexCoding.decode(boot.workerKey).flatMap { $0.count == 32 ? $0 : nil }
+    self.swarmHost = swarmHost
+    self.logger = logger.with(["job.id": .string(boot.jobId), "replica": .int(boot.node)])
+    self.health = health
+    supervisor = EngineSupervisor(settings: engine, logger: self.logger)
+    let supervisor = self.supervisor
+    relay = InferenceRelay(
+      engineHost: engine.host, enginePort: engine.port, logger: self.logger, state: { supervisor.current },
+      queued: { await supervisor.queuedRequests() })
+    rpc = HRPCServer(firewall: HRPCFirewall(allow: Array(authorized)))
+    relay.register(on: rpc)
+    health.addGate("engine", ready: false)
+  }
+
+  func run() async throws {
+    var dhtConfiguration = DHTNodeConfiguration()
+    dhtConfiguration.host = swarmHost
+    dhtConfiguration.bootstrap = boot.bootstrap.compactMap(Self.address)
+    let dht = try await DHTNode.start(dhtConfiguration)
+    var swarmConfiguration = SwarmConfiguration()
+    swarmConfiguration.listenHost = swarmHost
+    let authorized = self.authorized
+    let workerKey = self.workerKey
+    swarmConfiguration.firewall = { key in authorized.contains(key) || key == workerKey }
+    let swarm = Swarm(dht: dht, keyPair: keyPair, configuration: swarmConfiguration)
+    do {
+      try await swarm.listen()
+    } catch {
+      await dht.destroy()
+      throw AgentStartError("the swarm cannot listen: \(error)")
+    }
+    let port = await swarm.listenAddress?.port ?? 0
+    logger.info(
+      "listening",
+      [
+        "listener": .string("swarm"), "port": .int(port),
+        "publicKey": .string(HexCoding.encode(keyPair.publicKey)),
+      ])
+    let rpc = self.rpc
+    let accept = Task {
+      await withTaskGroup(of: Void.self) { group in
+        for await event in swarm.events {
+          guard case .connected(let connection) = event, connection.remotePublicKey != workerKey else {
+            continue
+          }
+          group.addTask { await rpc.serve(connection) }
+        }
+      }
+    }
+    let engine = Task { await supervisor.run() }
+    let announcer = Task { await announce(swarm: swarm) }
+    let heartbeat = Task { await heartbeats(swarm: swarm) }
+    await waitUntilCancelled()
+    // Unannounce first, so the proxies stop sending before the engine goes away.
+    announcer.cancel()
+    await announcer.value
+    await swarm.leave(topic: topic)
+    logger.info("unannounced", [:])
+    heartbeat.cancel()
+    engine.cancel()
+    await engine.value
+    await heartbeat.value
+    await swarm.destroy()
+    await dht.destroy()
+    accept.cancel()
+  }
+
+  /// Joins the topic as a server while ready, leaves it otherwise.
+  private func announce(swarm: Swarm) async {
+    var announced = false
+    for await state in supervisor.states() {
+      health.setReady("engine", state == .ready)
+      if state == .ready && !announced {
+        do {
+          try await swarm.join(topic: topic, server: true, client: false)
+          announced = true
+          logger.notice("announced", ["topic": .string(HexCoding.encode(topic))])
+        } catch {
+          logger.warning("announce failed", ["error": .string("\(error)")])
+        }
+      } else if state != .ready && announced {
+        await swarm.leave(topic: topic)
+        announced = false
+        logger.notice("unannounced", ["reason": .string(state.description)])
+      }
+    }
+  }
+
+  /// Reports state and load to the worker every interval it asks for (default 5 s).
+  private func heartbeats(swarm: Swarm) async {
+    guard let workerKey else {
+      logger.warning("no worker key in the boot file: no heartbeats", [:])
+      return
+    }
+    var interval: Duration = .seconds(5)
+    var client: HRPCClient?
+    while !Task.isCancelled {
+      do {
+        if client == nil || client?.isClosed == true {
+          let connection = try await swarm.connect(publicKey: workerKey)
+          client = try await HRPCClient.connect(over: connection)
+        }
+        let status = await relay.status()
+        let reply = try await client!.callJSON(
+          WorkerMethod.agentHeartbeat,
+          AgentHeartbeat(
+            jobId: boot.jobId, node: boot.node, state: status.state,
+            load: AgentLoad(inFlight: status.inFlight, queued: status.queued)),
+          as: AgentHeartbeatReply.self, timeout: .seconds(10))
+        interval = .milliseconds(max(500, min(reply.intervalMs, 60_000)))
+      } catch {
+        logger.debug("heartbeat failed", ["error": .string("\(error)")])
+        client?.close()
+        client = nil
+      }
+      do { try await Task.sleep(for: interval) } catch { break }
+    }
+    client?.close()
+  }
+
+  static func address(_ text: String) -> IPv4Address? {
+    guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+      return nil
+    }
+    return IPv4Address(host: String(text[..<colon]), port: port)
+  }
+}
