@@ -163,18 +163,30 @@ public final class ClusterNode: OpsStore, Service {
           "role": .string(configuration.role.rawValue),
         ])
     }
-    await withTaskGroup(of: Void.self) { group in
-      group.addTask { await self.acceptLoop() }
-      group.addTask { await self.dialLoop() }
-      group.addTask { await self.pushLoop() }
-      await waitUntilCancelled()
-      group.cancelAll()
-    }
+    let loops = [
+      Task { await self.acceptLoop() }, Task { await self.dialLoop() }, Task { await self.pushLoop() },
+    ]
+    await waitUntilCancelled()
+    // Loops may be inside a dial that takes seconds to fail; they are not waited for.
+    for loop in loops { loop.cancel() }
     await journal.sync(from: replica, excluding: publicKey)
     await journal.close()
     for link in links.withLock({ Array($0.values) }) { link.close() }
-    await swarm.destroy()
-    await dht.destroy()
+    // Unannouncing is a courtesy to the DHT: bounded, so a stop never hangs on it.
+    let swarm = self.swarm
+    let dht = self.dht
+    let finished = Flag()
+    Task {
+      await swarm.destroy()
+      await dht.destroy()
+      finished.set()
+    }
+    let deadline = ContinuousClock.now + .seconds(1)
+    while ContinuousClock.now < deadline {
+      try? await Task.sleep(for: .milliseconds(20))
+      if finished.isSet { return }
+    }
+    logger.debug("the swarm did not finish unannouncing within 1 s; leaving", [:])
   }
 
   private func acceptLoop() async {
@@ -375,4 +387,12 @@ final class KeySet: Sendable {
   func contains(_ key: [UInt8]) -> Bool { keys.withLock { $0.contains(key) } }
   func set(_ new: Set<[UInt8]>) { keys.withLock { $0 = new } }
   var all: [[UInt8]] { keys.withLock { Array($0) } }
+}
+
+/// A one-way flag shared across tasks.
+final class Flag: Sendable {
+  private let value = Mutex(false)
+
+  func set() { value.withLock { $0 = true } }
+  var isSet: Bool { value.withLock { $0 } }
 }
