@@ -1,2 +1,0 @@
-/// Placeholder until the first real source of `KubeTesting` lands; delete it then.
-enum KubeTestingPlaceholder {}

@@ -1,0 +1,503 @@
+import Cluster
+import CosmicCore
+import ServiceKit
+
+/// An error of wrk-ork's handlers, reported to HRPC callers with its code.
+struct OrkError: Error, Sendable, Hashable, CustomStringConvertible {
+  enum Code: String, Sendable {
+    case forbiddenRole = "FORBIDDEN_ROLE"
+    case invalidRequest = "INVALID_REQUEST"
+    case storeFailed = "STORE_FAILED"
+  }
+
+  let code: Code
+  let message: String
+
+  var description: String { "\(code.rawValue): \(message)" }
+
+  /// The caller's role may not call this method.
+  static func forbiddenRole(_ method: String, _ role: ServiceRole?) -> OrkError {
+    OrkError(code: .forbiddenRole, message: "\(method) is not open to \(role?.rawValue ?? "unknown peers")")
+  }
+  /// The request is malformed.
+  static func invalidRequest(_ message: String) -> OrkError {
+    OrkError(code: .invalidRequest, message: message)
+  }
+  /// Writing the store failed.
+  static func storeFailed(_ message: String) -> OrkError { OrkError(code: .storeFailed, message: message) }
+}
+
+/// wrk-ork's settings (from its flags).
+struct OrkSettings: Sendable {
+  /// GPUs a user may hold over live placements (0 = unlimited).
+  var gpuQuota = 0
+  /// A worker silent this long is lost: its jobs become `unknown`, its racks get no placements.
+  var heartbeatTimeout: Duration = .seconds(15)
+  /// The periodic reconcile (changes and nudges trigger one sooner).
+  var reconcileInterval: Duration = .seconds(2)
+  /// Retries of a failed job desired running (the ops base refuses more; keep them equal).
+  var maxRetries = OpsOperations().maxRetries
+  /// The delay before the first retry of a failed job; doubles per attempt.
+  var retryBackoff: Duration = .seconds(2)
+  /// The longest retry delay.
+  var maxRetryBackoff: Duration = .seconds(60)
+  /// Racks admitted by `peers.json`.
+  var admittedRacks: [Rack] = []
+
+  /// The heartbeat interval wrk-ork asks workers for (a third of the timeout).
+  var heartbeatIntervalMs: Int { max(100, milliseconds(heartbeatTimeout) / 3) }
+}
+
+/// Whole milliseconds of `duration`.
+func milliseconds(_ duration: Duration) -> Int {
+  let (seconds, attoseconds) = duration.components
+  return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+}
+
+/// The orchestrator: the rack registry (admissions in the store, health from heartbeats) and the
+/// level-triggered reconciler that schedules and places jobs, marks the jobs of silent workers
+/// `unknown`, retries failed jobs, enforces cost limits and raises alerts. Every decision is
+/// re-derived from the store on each pass; nudges, heartbeats and store changes only make a pass
+/// come sooner. Passes never overlap, and GPUs of placements written but not yet visible in the
+/// view stay counted, so a job is never placed twice nor a GPU booked twice.
+actor Orchestrator {
+  /// What wrk-ork knows of a worker from its heartbeats (not persisted: after a restart every
+  /// worker is unhealthy until it heart-beats again, and none is declared lost before a timeout).
+  struct WorkerLiveness: Sendable {
+    var lastSeen: UInt64
+    var rackIds: [String]
+    var observations: [String: JobPhase]
+  }
+
+  let store: any OpsStore
+  let settings: OrkSettings
+  private let roleOf: @Sendable ([UInt8]) -> ServiceRole?
+  private let nudgeWorker: @Sendable ([UInt8], NudgeRequest) async -> Void
+  private let alerts: AlertDispatcher?
+  private let clock: @Sendable () -> UInt64
+  private let logger: Logger
+  private let startedAt: UInt64
+
+  private var workers: [String: WorkerLiveness] = [:]
+  /// Placements written by this process whose job the view still shows in `scheduling`.
+  private var placing: [String: Placement] = [:]
+  /// The pass lock.
+  private var passRunning = false
+  private var passWaiters: [CheckedContinuation<Void, Never>] = []
+  private let wake: AsyncStream<Void>.Continuation
+  private let wakes: AsyncStream<Void>
+  /// Reasons already logged for refusals the ops base would make (so the log says it once).
+  private var notedRefusals: Set<String> = []
+
+  /// An orchestrator over `store`. `roleOf` names a caller's role (from `peers.json`);
+  /// `nudgeWorker` tells a worker to reconcile a job (best effort); `clock` gives ms since the epoch.
+  init(
+    store: any OpsStore, settings: OrkSettings, roleOf: @escaping @Sendable ([UInt8]) -> ServiceRole?,
+    nudgeWorker: @escaping @Sendable ([UInt8], NudgeRequest) async -> Void, alerts: AlertDispatcher?,
+    clock: @escaping @Sendable () -> UInt64, logger: Logger
+  ) {
+    self.store = store
+    self.settings = settings
+    self.roleOf = roleOf
+    self.nudgeWorker = nudgeWorker
+    self.alerts = alerts
+    self.clock = clock
+    self.logger = logger
+    self.startedAt = clock()
+    (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+  }
+
+  // MARK: - Running
+
+  /// Reconciles on every store change, nudge and heartbeat, and every `reconcileInterval`, until
+  /// the task is cancelled.
+  func run() async {
+    let changes = store.changes()
+    let wake = self.wake
+    let interval = settings.reconcileInterval
+    await withTaskGroup(of: Void.self) { group in
+      group.addTask {
+        for await _ in changes { wake.yield() }
+      }
+      group.addTask {
+        while !Task.isCancelled {
+          try? await Task.sleep(for: interval)
+          wake.yield()
+        }
+      }
+      group.addTask {
+        for await _ in self.wakes {
+          if Task.isCancelled { break }
+          await self.reconcile()
+        }
+      }
+      wake.yield()
+      await waitUntilCancelled()
+      group.cancelAll()
+      wake.finish()
+    }
+    await alerts?.cancelAll()
+  }
+
+  /// Asks for a pass soon (coalesced).
+  nonisolated func poke() { wake.yield() }
+
+  /// Runs one reconcile pass now (after the one in progress, if any).
+  func reconcile() async {
+    await lockPass()
+    defer { unlockPass() }
+    await pass()
+  }
+
+  private func lockPass() async {
+    if !passRunning {
+      passRunning = true
+      return
+    }
+    await withCheckedContinuation { passWaiters.append($0) }
+  }
+
+  private func unlockPass() {
+    if passWaiters.isEmpty {
+      passRunning = false
+    } else {
+      passWaiters.removeFirst().resume()
+    }
+  }
+
+  // MARK: - Health
+
+  /// Whether the worker (hex key) heart-beat within the timeout.
+  func isHealthy(worker: String, now: UInt64) -> Bool {
+    guard let seen = workers[worker]?.lastSeen else { return false }
+    return now <= seen + UInt64(milliseconds(settings.heartbeatTimeout))
+  }
+
+  /// Whether the worker (hex key) is lost: silent for the timeout since its last heartbeat, or
+  /// since wrk-ork started when none came yet.
+  func isLost(worker: String, now: UInt64) -> Bool {
+    let since = workers[worker]?.lastSeen ?? startedAt
+    return now > since + UInt64(milliseconds(settings.heartbeatTimeout))
+  }
+
+  private func healthyRackIds(_ view: OpsView, now: UInt64) -> Set<String> {
+    Set(view.allRacks().filter { isHealthy(worker: $0.workerKey.lowercased(), now: now) }.map(\.id))
+  }
+
+  // MARK: - The pass
+
+  private func pass() async {
+    let view = await store.view()
+    let now = clock()
+    let jobs = view.allJobs()
+    for job in jobs {
+      if let ops = lifecycleStep(job, view: view, now: now) {
+        await write(ops, for: job.id, what: "lifecycle")
+      }
+    }
+    await schedule(jobs.filter { $0.phase == .scheduling && $0.desired == .running }, view: view, now: now)
+    await enforceCosts(view: await store.view(), now: now)
+  }
+
+  /// The lifecycle operation `job` needs from wrk-ork now, if any.
+  private func lifecycleStep(_ job: Job, view: OpsView, now: UInt64) -> [OpsOperation]? {
+    let placement = view.placement(jobId: job.id)
+    switch job.phase {
+    case .pending where job.desired == .running:
+      return [.jobEvent(jobId: job.id, event: .schedule, at: now)]
+    case .failed where job.desired == .running:
+      if job.attempts >= settings.maxRetries {
+        let message = "failed after \(job.attempts) retries: \(job.failureReason ?? "unknown reason")"
+        return job.message == message ? nil : [.jobMessage(jobId: job.id, message: message)]
+      }
+      let failedAt = job.events.last { $0.event == "fail" }?.at ?? job.createdAt
+      let delay = min(
+        milliseconds(settings.retryBackoff) << min(job.attempts, 20), milliseconds(settings.maxRetryBackoff))
+      guard now >= failedAt + UInt64(delay) else { return nil }
+      return [.jobEvent(jobId: job.id, event: .retry, at: now)]
+    case .deleting where placement == nil:
+      return allowed(.deleted, job: job) ? [.jobEvent(jobId: job.id, event: .deleted, at: now)] : nil
+    case .unknown:
+      guard let placement, isHealthy(worker: placement.workerKey.lowercased(), now: now),
+        let observed = workers[placement.workerKey.lowercased()]?.observations[job.id],
+        JobLifecycle.resyncPhases.contains(observed)
+      else { return nil }
+      return allowed(.resync(observed), job: job)
+        ? [.jobEvent(jobId: job.id, event: .resync(observed), at: now)] : nil
+    default:
+      guard let placement, JobLifecycle.placedPhases.contains(job.phase),
+        isLost(worker: placement.workerKey.lowercased(), now: now)
+      else { return nil }
+      return [.jobEvent(jobId: job.id, event: .heartbeatLost, at: now)]
+    }
+  }
+
+  /// Whether the ops base lets wrk-ork apply `event`; logs once when it does not.
+  private func allowed(_ event: JobEvent, job: Job) -> Bool {
+    if OpsOperations.allowedEvents(.wrkOrk, event) { return true }
+    if notedRefusals.insert(event.name).inserted {
+      logger.warning(
+        "the ops base does not let wrk-ork apply this event; left to the owning worker",
+        ["event": .string(event.name), "job.id": .string(job.id), "phase": .string(job.phase.rawValue)])
+    }
+    return false
+  }
+
+  /// Places what fits among `candidates` (oldest first); writes the reason for the others.
+  private func schedule(_ candidates: [Job], view: OpsView, now: UInt64) async {
+    var scheduler = Scheduler(
+      racks: view.allRacks(), healthyRackIds: healthyRackIds(view, now: now), quota: settings.gpuQuota)
+    var counted: Set<String> = []
+    for placement in view.allPlacements() {
+      guard let job = view.job(placement.jobId), Scheduler.holdingPhases.contains(job.phase) else { continue }
+      scheduler.hold(placement.rackIds, owner: job.owner, gpusPerNode: job.spec.gpuCount)
+      counted.insert(job.id)
+    }
+    for (id, placement) in placing {
+      let job = view.job(id)
+      if let job, job.phase != .scheduling {
+        placing[id] = nil
+        continue
+      }
+      guard let job, !counted.contains(id) else { continue }
+      scheduler.hold(placement.rackIds, owner: job.owner, gpusPerNode: job.spec.gpuCount)
+    }
+    let ordered = candidates.filter { placing[$0.id] == nil }.sorted {
+      ($0.createdAt, $0.id) < ($1.createdAt, $1.id)
+    }
+    for job in ordered {
+      switch scheduler.schedule(job) {
+      case .wait(let reason):
+        if job.message != reason {
+          await write([.jobMessage(jobId: job.id, message: reason)], for: job.id, what: "message")
+        }
+      case .place(let rackIds, let workerKey):
+        let placement = Placement(jobId: job.id, workerKey: workerKey.lowercased(), rackIds: rackIds, at: now)
+        placing[job.id] = placement
+        var ops: [OpsOperation] = [.place(placement)]
+        if job.message != nil { ops.append(.jobMessage(jobId: job.id, message: nil)) }
+        if await write(ops, for: job.id, what: "placement") {
+          logger.info(
+            "job placed", ["job.id": .string(job.id), "racks": .string(rackIds.joined(separator: ","))])
+          let nudge = nudgeWorker
+          if let key = bytes(hex: workerKey) {
+            Task { await nudge(key, NudgeRequest(jobId: job.id)) }
+          }
+        } else {
+          placing[job.id] = nil
+        }
+      }
+    }
+  }
+
+  /// The cost of `job` so far: GPU-hours x its racks' mean price per GPU-hour; nil when unplaced.
+  static func cost(of job: Job, view: OpsView) -> Double? {
+    guard let placement = view.placement(jobId: job.id) else { return nil }
+    let prices = placement.rackIds.compactMap { view.rack($0)?.pricePerGpuHour }
+    guard !prices.isEmpty else { return nil }
+    return job.gpuSeconds / 3600 * (prices.reduce(0, +) / Double(prices.count))
+  }
+
+  /// Stops jobs at their cost limit and raises the alerts every job calls for.
+  private func enforceCosts(view: OpsView, now: UInt64) async {
+    var due: [Alert] = []
+    for job in view.allJobs() {
+      let cost = Self.cost(of: job, view: view)
+      if let limit = job.spec.costLimit, let cost, cost >= limit, job.desired == .running {
+        if await write([.enforceCostLimit(jobId: job.id, at: now)], for: job.id, what: "cost limit") {
+          logger.info("cost limit reached", ["job.id": .string(job.id), "cost": .double(cost)])
+        }
+      }
+      due += AlertRules.alerts(for: job, cost: cost, now: now)
+    }
+    if let alerts, !due.isEmpty { await alerts.submit(due) }
+  }
+
+  /// Appends `ops` for one job; logs a refusal and returns false.
+  @discardableResult
+  private func write(_ ops: [OpsOperation], for jobId: String, what: String) async -> Bool {
+    do {
+      try await store.append(ops)
+      return true
+    } catch {
+      logger.warning(
+        "store refused an update",
+        ["job.id": .string(jobId), "what": .string(what), "error": .string("\(error)")])
+      return false
+    }
+  }
+
+  // MARK: - Handlers
+
+  /// `registerRack`: a worker declares its rack; admitted only when the operator (`admitRack`, whose
+  /// record is the rack in the store) or `peers.json` admitted that rack id for the caller's key.
+  func registerRack(caller: [UInt8], _ request: RegisterRackRequest) async throws -> RegisterRackResponse {
+    try require(caller, .worker, OrkMethod.registerRack)
+    let callerHex = hexString(caller)
+    var rack = request.rack
+    rack.workerKey = rack.workerKey.lowercased()
+    if let problem = Self.problem(of: rack) { return RegisterRackResponse(admitted: false, reason: problem) }
+    guard rack.workerKey == callerHex else {
+      return RegisterRackResponse(
+        admitted: false, reason: "the rack's workerKey must be the caller's own key")
+    }
+    let view = await store.view()
+    let stored = view.rack(rack.id)
+    if let stored, stored.workerKey.lowercased() != callerHex {
+      return RegisterRackResponse(admitted: false, reason: "rack \(rack.id) is admitted for another worker")
+    }
+    let listed = settings.admittedRacks.contains {
+      $0.id == rack.id && $0.workerKey.lowercased() == callerHex
+    }
+    guard stored != nil || listed else {
+      logger.warning(
+        "rack registration refused", ["rack.id": .string(rack.id), "peer.key": .string(callerHex)])
+      return RegisterRackResponse(
+        admitted: false,
+        reason:
+          "rack \(rack.id) is not admitted for this worker: an operator must admit it or list it in peers.json"
+      )
+    }
+    if stored != rack {
+      do {
+        try await store.append([.registerRack(rack)])
+      } catch {
+        throw OrkError.storeFailed("\(error)")
+      }
+      logger.info("rack registered", ["rack.id": .string(rack.id), "gpus": .int(rack.gpuCount)])
+    }
+    seen(callerHex, rackIds: nil, observations: nil)
+    return RegisterRackResponse(admitted: true)
+  }
+
+  /// `admitRack`: an operator (through app-node) admits a rack for a worker key.
+  func admitRack(caller: [UInt8], _ request: AdmitRackRequest) async throws -> RegisterRackResponse {
+    try require(caller, .appNode, OrkMethod.admitRack)
+    var rack = request.rack
+    rack.workerKey = rack.workerKey.lowercased()
+    if let problem = Self.problem(of: rack) { return RegisterRackResponse(admitted: false, reason: problem) }
+    guard let key = bytes(hex: rack.workerKey), roleOf(key) == .worker else {
+      return RegisterRackResponse(admitted: false, reason: "workerKey is not a worker in peers.json")
+    }
+    let view = await store.view()
+    if let stored = view.rack(rack.id), stored.workerKey.lowercased() != rack.workerKey,
+      Self.holdsJobs(rack.id, view: view)
+    {
+      return RegisterRackResponse(
+        admitted: false, reason: "rack \(rack.id) still holds jobs of its current worker")
+    }
+    if view.rack(rack.id) != rack {
+      do {
+        try await store.append([.registerRack(rack)])
+      } catch {
+        throw OrkError.storeFailed("\(error)")
+      }
+    }
+    logger.info("rack admitted", ["rack.id": .string(rack.id), "peer.key": .string(rack.workerKey)])
+    poke()
+    return RegisterRackResponse(admitted: true)
+  }
+
+  /// `heartbeat`: the worker is alive; its observations resync its `unknown` jobs.
+  func heartbeat(caller: [UInt8], _ request: HeartbeatRequest) async throws -> HeartbeatResponse {
+    try require(caller, .worker, OrkMethod.heartbeat)
+    let callerHex = hexString(caller)
+    let wasHealthy = isHealthy(worker: callerHex, now: clock())
+    var observations: [String: JobPhase] = [:]
+    for observation in request.jobs { observations[observation.jobId] = observation.phase }
+    seen(callerHex, rackIds: request.rackIds, observations: observations)
+    if !wasHealthy {
+      logger.info("worker heart-beating", ["peer.key": .string(callerHex)])
+      poke()
+    } else if !observations.isEmpty {
+      let view = await store.view()
+      if request.jobs.contains(where: { view.job($0.jobId)?.phase == .unknown }) { poke() }
+    }
+    return HeartbeatResponse(intervalMs: settings.heartbeatIntervalMs)
+  }
+
+  private func seen(_ worker: String, rackIds: [String]?, observations: [String: JobPhase]?) {
+    var liveness = workers[worker] ?? WorkerLiveness(lastSeen: 0, rackIds: [], observations: [:])
+    liveness.lastSeen = clock()
+    if let rackIds { liveness.rackIds = rackIds }
+    if let observations { liveness.observations = observations }
+    workers[worker] = liveness
+  }
+
+  /// `listRacks`: every rack with its capacity and health.
+  func listRacks() async -> ListRacksResponse {
+    let view = await store.view()
+    let now = clock()
+    var scheduler = Scheduler(
+      racks: view.allRacks(), healthyRackIds: healthyRackIds(view, now: now), quota: 0)
+    for placement in view.allPlacements() {
+      guard let job = view.job(placement.jobId), Scheduler.holdingPhases.contains(job.phase) else { continue }
+      scheduler.hold(placement.rackIds, owner: job.owner, gpusPerNode: job.spec.gpuCount)
+    }
+    let statuses = scheduler.racks.map { rack in
+      let worker = rack.workerKey.lowercased()
+      return RackStatus(
+        rack: rack, usedGpus: scheduler.used(rack.id), freeGpus: scheduler.free(rack),
+        healthy: isHealthy(worker: worker, now: now), lastHeartbeatAt: workers[worker]?.lastSeen)
+    }
+    return ListRacksResponse(racks: statuses)
+  }
+
+  /// `forgetRacks`: removes racks that hold no live job.
+  func forgetRacks(caller: [UInt8], _ request: ForgetRacksRequest) async throws -> ForgetRacksResponse {
+    try require(caller, .appNode, OrkMethod.forgetRacks)
+    var forgotten: [String] = []
+    var refused: [String: String] = [:]
+    for id in Set(request.rackIds).sorted() {
+      let view = await store.view()
+      guard view.rack(id) != nil else {
+        refused[id] = "no such rack"
+        continue
+      }
+      if Self.holdsJobs(id, view: view) {
+        refused[id] = "the rack still holds jobs that are not deleted"
+        continue
+      }
+      do {
+        try await store.append([.forgetRack(id: id)])
+        forgotten.append(id)
+        logger.info("rack forgotten", ["rack.id": .string(id)])
+      } catch {
+        refused[id] = "\(error)"
+      }
+    }
+    return ForgetRacksResponse(forgotten: forgotten, refused: refused)
+  }
+
+  /// `nudge`: reconcile soon.
+  func nudge(_ request: NudgeRequest) {
+    poke()
+  }
+
+  private func require(_ caller: [UInt8], _ role: ServiceRole, _ method: String) throws {
+    let callerRole = roleOf(caller)
+    guard callerRole == role || callerRole == .wrkOrk else {
+      throw OrkError.forbiddenRole(method, callerRole)
+    }
+  }
+
+  /// Whether a placement of a job that is not `deleted` uses rack `id` (the ops base's own rule).
+  static func holdsJobs(_ id: String, view: OpsView) -> Bool {
+    view.allPlacements().contains { placement in
+      placement.rackIds.contains(id) && (view.job(placement.jobId).map { $0.phase != .deleted } ?? false)
+    }
+  }
+
+  /// What is wrong with a declared rack, nil when it is acceptable.
+  static func problem(of rack: Rack) -> String? {
+    if rack.id.isEmpty || rack.id.utf8.count > 128 { return "rack id must be 1 to 128 bytes" }
+    if bytes(hex: rack.workerKey)?.count != 32 { return "workerKey must be 64 hex characters" }
+    if rack.location.isEmpty { return "location is required" }
+    if rack.gpuModel.isEmpty { return "gpuModel is required" }
+    if rack.gpuCount < 1 { return "gpuCount must be at least 1" }
+    if !(rack.pricePerGpuHour >= 0) || !rack.pricePerGpuHour.isFinite {
+      return "pricePerGpuHour must be 0 or more"
+    }
+    return nil
+  }
+}
