@@ -82,6 +82,11 @@ struct CLISession: Sendable {
     try await api().call(.getJob, params: ["id": id], as: JobDetail.self)
   }
 
+  /// Drops the API client after a transport error, so the next `api()` connects afresh.
+  func resetAPI() async {
+    if let client = await cache.take() { await client.close() }
+  }
+
   /// Ends the API connection and the swarm.
   func close() async {
     if let client = await cache.client { await client.close() }
@@ -93,4 +98,8 @@ struct CLISession: Sendable {
 actor APIClientCache {
   private(set) var client: (any APIClient)?
   func set(_ client: any APIClient) { self.client = client }
+  func take() -> (any APIClient)? {
+    defer { client = nil }
+    return client
+  }
 }
