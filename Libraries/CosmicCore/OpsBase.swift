@@ -34,6 +34,10 @@ public enum OpsCollections {
   /// Usage records by id (so an id counts once).
   public static let usageRecords = ViewCollection<UsageRecord>(
     "usageRecords", id: 7, primaryKey: { [.string($0.id)] })
+  /// The client public keys (hex) each user registered, copied from `accounts` by app-node so the
+  /// workers can authorize shells; by user id.
+  public static let userClientKeys = ViewCollection<UserClientKeys>(
+    "userClientKeys", id: 9, primaryKey: { [.string($0.userId)] })
   /// Hourly buckets by (subject, model, hour); by hour.
   public static let usageBuckets = ViewCollection<UsageBucket>(
     "usageBuckets", id: 8, primaryKey: { [.string($0.subject), .string($0.model), .uint($0.hour)] },
@@ -59,6 +63,8 @@ public enum OpsOperation: Codable, Sendable, Hashable {
   case putAPIKey(APIKeyDigest)
   /// app-node: revokes an API key.
   case revokeAPIKey(digest: String, at: UInt64)
+  /// app-node: the complete list of a user's client keys (replaces the previous list).
+  case putUserClientKeys(UserClientKeys)
   /// app-node: admits a service writer (hex key) with a role.
   case admitWriter(key: String, role: ServiceRole)
   /// app-node: removes a writer.
@@ -111,7 +117,8 @@ public struct OpsOperations: ViewOperations {
   /// Whether `role` may apply `op` at all (ownership is checked separately).
   public static func allowed(_ role: ServiceRole, _ op: OpsOperation) -> Bool {
     switch op {
-    case .createJob, .setDesired, .putEndpoint, .putModelMaster, .putAPIKey, .revokeAPIKey, .admitWriter,
+    case .createJob, .setDesired, .putEndpoint, .putUserClientKeys, .putModelMaster, .putAPIKey,
+      .revokeAPIKey, .admitWriter,
       .removeWriter:
       role == .appNode
     case .jobEvent(_, let event, _): allowedEvents(role, event)
@@ -188,6 +195,8 @@ public struct OpsOperations: ViewOperations {
       }
     case .putEndpoint(let endpoint):
       try OpsCollections.endpoints.put(endpoint, in: &store)
+    case .putUserClientKeys(let keys):
+      try OpsCollections.userClientKeys.put(keys, in: &store)
     case .putModelMaster(let master):
       try OpsCollections.modelMasters.put(master, in: &store)
     case .putAPIKey(let key):
@@ -263,7 +272,8 @@ public struct OpsOperations: ViewOperations {
       if case .move(let phase) = JobLifecycle.transition(job.phase, .stop) {
         job.phase = phase
         job.events.append(
-          JobEventRecord(at: at, actor: role.rawValue, event: "stop", reason: "cost limit reached", phase: phase))
+          JobEventRecord(
+            at: at, actor: role.rawValue, event: "stop", reason: "cost limit reached", phase: phase))
       }
       try jobs.put(job, in: &store)
     }
@@ -335,6 +345,10 @@ public struct OpsView: Sendable {
   /// Placements on a worker (hex key).
   public func placements(worker: String) -> [Placement] {
     (try? OpsCollections.placements.scan(index: "worker", prefix: [.string(worker)], in: map)) ?? []
+  }
+  /// The client keys (hex) a user registered.
+  public func clientKeys(user: String) -> [String] {
+    OpsCollections.userClientKeys.get([.string(user)], in: map)?.keys ?? []
   }
   /// An endpoint by id.
   public func endpoint(_ id: String) -> Endpoint? { OpsCollections.endpoints.get([.string(id)], in: map) }

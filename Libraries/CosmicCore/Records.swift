@@ -367,3 +367,17 @@ public struct UsageBucket: Codable, Sendable, Hashable {
   /// The hour that contains `at` (ms).
   public static func hour(of at: UInt64) -> UInt64 { at - at % 3_600_000 }
 }
+
+/// A user's registered client public keys, as the workers see them (`ops`).
+public struct UserClientKeys: Codable, Sendable, Hashable {
+  /// The user id.
+  public var userId: String
+  /// The Ed25519 public keys, hex.
+  public var keys: [String]
+
+  /// A key list.
+  public init(userId: String, keys: [String]) {
+    self.userId = userId
+    self.keys = keys
+  }
+}

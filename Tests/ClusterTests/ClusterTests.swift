@@ -139,3 +139,85 @@ private struct Echo: Codable, Sendable, Equatable { var text: String }
     await testnet.destroy()
   }
 }
+
+@Suite struct OpsOperationsSession2Tests {
+  let app = Ed25519KeyPair.generate().publicKey
+  let ork = Ed25519KeyPair.generate().publicKey
+  let worker = Ed25519KeyPair.generate().publicKey
+  let other = Ed25519KeyPair.generate().publicKey
+
+  func mesh() async throws -> InMemoryOpsMesh {
+    try await InMemoryOpsMesh(members: [(.appNode, app), (.wrkOrk, ork), (.worker, worker), (.worker, other)])
+  }
+
+  func placedJob(_ mesh: InMemoryOpsMesh, costLimit: Double? = nil) async throws -> Job {
+    var jobSpec = spec()
+    jobSpec.costLimit = costLimit
+    let job = Job(id: "job_p", owner: "u1", idempotencyKey: "k", spec: jobSpec, createdAt: 1)
+    try await mesh.store(app).append([.createJob(job)])
+    let rack = Rack(
+      id: "r1", workerKey: hexString(worker), location: "us", provider: "local", gpuModel: "H100",
+      gpuCount: 8,
+      pricePerGpuHour: 2)
+    try await mesh.store(ork).append([
+      .registerRack(rack), .jobEvent(jobId: job.id, event: .schedule, at: 2),
+      .place(Placement(jobId: job.id, workerKey: hexString(worker), rackIds: ["r1"], at: 3)),
+    ])
+    return job
+  }
+
+  @Test func onlyTheOwningWorkerReportsAgentsAndMessages() async throws {
+    let mesh = try await mesh()
+    let job = try await placedJob(mesh)
+    let agents = [JobAgent(node: 0, publicKey: String(repeating: "ab", count: 32))]
+    await #expect(throws: ClusterError.self) {
+      try await mesh.store(other).append([.jobAgents(jobId: job.id, agents: agents)])
+    }
+    await #expect(throws: ClusterError.self) {
+      try await mesh.store(other).append([.jobMessage(jobId: job.id, message: "mine")])
+    }
+    try await mesh.store(worker).append([
+      .jobAgents(jobId: job.id, agents: agents), .jobMessage(jobId: job.id, message: "booting"),
+    ])
+    let view = await mesh.store(app).view()
+    #expect(view.job(job.id)?.agents == agents)
+    #expect(view.job(job.id)?.message == "booting")
+  }
+
+  @Test func costLimitStopsARunningJobOnce() async throws {
+    let mesh = try await mesh()
+    let job = try await placedJob(mesh, costLimit: 1)
+    try await mesh.store(worker).append([
+      .jobEvent(jobId: job.id, event: .provisioned, at: 4), .jobEvent(jobId: job.id, event: .started, at: 5),
+    ])
+    await #expect(throws: ClusterError.self) {
+      try await mesh.store(worker).append([.enforceCostLimit(jobId: job.id, at: 6)])
+    }
+    try await mesh.store(ork).append([.enforceCostLimit(jobId: job.id, at: 6)])
+    try await mesh.store(ork).append([.enforceCostLimit(jobId: job.id, at: 7)])
+    let stopped = await mesh.store(app).view().job(job.id)
+    #expect(stopped?.desired == .stopped)
+    #expect(stopped?.phase == .stopping)
+    #expect(stopped?.events.filter { $0.reason == "cost limit reached" }.count == 1)
+  }
+
+  @Test func aRackWithLiveJobsCannotBeForgotten() async throws {
+    let mesh = try await mesh()
+    _ = try await placedJob(mesh)
+    await #expect(throws: ClusterError.self) { try await mesh.store(ork).append([.forgetRack(id: "r1")]) }
+    try await mesh.store(app).append([.jobEvent(jobId: "job_p", event: .delete, at: 9)])
+    try await mesh.store(worker).append([.jobEvent(jobId: "job_p", event: .deleted, at: 10)])
+    try await mesh.store(ork).append([.forgetRack(id: "r1")])
+    #expect(await mesh.store(app).view().rack("r1") == nil)
+  }
+
+  @Test func userClientKeysAreReplacedWhole() async throws {
+    let mesh = try await mesh()
+    try await mesh.store(app).append([.putUserClientKeys(UserClientKeys(userId: "u1", keys: ["aa", "bb"]))])
+    try await mesh.store(app).append([.putUserClientKeys(UserClientKeys(userId: "u1", keys: ["bb"]))])
+    #expect(await mesh.store(worker).view().clientKeys(user: "u1") == ["bb"])
+    await #expect(throws: ClusterError.self) {
+      try await mesh.store(worker).append([.putUserClientKeys(UserClientKeys(userId: "u1", keys: []))])
+    }
+  }
+}
