@@ -145,7 +145,7 @@ let package = Package(
       ["WrkServerK8sNvidia", "Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "Crypto", "ServiceKit", "Net", "HTTP"]),
     tests("KubeTests", ["Kube", "KubeTesting", "HTTP", "Net", "ServiceKit", "CosmicCore"]),
     tests("ShellTests", ["Shell", "Swarm", "Crypto", "Net", "Wire"]),
-    tests("CLITests", ["CosmicCLI", "CosmicCore", "ServiceKit", "HTTP", "Net"]),
+    tests("CLITests", ["CosmicCLI", "CosmicCore", "ServiceKit", "HTTP", "Net", "HRPC", "Crypto", "RedisTesting"]),
     tests(
       "InferenceTests",
       [
