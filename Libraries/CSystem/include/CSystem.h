@@ -180,4 +180,113 @@ static inline uint64_t cs_realtime_ns(void) {
   clock_gettime(CLOCK_REALTIME, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+/* ==== pty, process and terminal shims (owner: H-shell; used by the Shell library) ==== */
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+/* pipe2 is a GNU extension; declared here so the header needs no _GNU_SOURCE. */
+extern int pipe2(int fds[2], int flags);
+
+static const unsigned long CS_TIOCSWINSZ = TIOCSWINSZ;
+static const unsigned long CS_TIOCGWINSZ = TIOCGWINSZ;
+
+/* The child half of cs_spawn_session: only async-signal-safe calls (the parent is multithreaded). */
+static inline void cs_spawn_child_exec(const char *path, char *const argv[], char *const envp[], const char *cwd) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s < 32; s++) {
+    if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, NULL);
+  }
+#ifdef SYS_close_range
+  syscall(SYS_close_range, 3, ~0U, 0);
+#endif
+  if (cwd != NULL && chdir(cwd) != 0) { (void)chdir("/"); }
+  execve(path, argv, envp);
+  _exit(127);
+}
+
+/* Starts `path` (an absolute path) with `argv` and `envp` in a new session (its own process
+   group). With `ws` non-NULL it runs on a new pseudo-terminal (forkpty) of that size and the
+   master is stored in *master; with `ws` NULL it gets three pipes and the parent's ends are
+   stored in io[0] (its stdin, write end), io[1] (stdout) and io[2] (stderr). The parent's fds are
+   non-blocking and close-on-exec. `cwd` may be NULL. Returns the pid, or -1 with errno set. */
+static inline int cs_spawn_session(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                                   const struct winsize *ws, int *master, int *io) {
+  if (ws != NULL) {
+    struct winsize size = *ws;
+    int fd = -1;
+    pid_t pid = forkpty(&fd, NULL, NULL, &size);
+    if (pid < 0) return -1;
+    if (pid == 0) cs_spawn_child_exec(path, argv, envp, cwd);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    *master = fd;
+    return pid;
+  }
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) != 0) return -1;
+  if (pipe2(out, O_CLOEXEC) != 0) { close(in[0]); close(in[1]); return -1; }
+  if (pipe2(err, O_CLOEXEC) != 0) { close(in[0]); close(in[1]); close(out[0]); close(out[1]); return -1; }
+  pid_t pid = fork();
+  if (pid < 0) {
+    int saved = errno;
+    close(in[0]); close(in[1]); close(out[0]); close(out[1]); close(err[0]); close(err[1]);
+    errno = saved;
+    return -1;
+  }
+  if (pid == 0) {
+    setsid();
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    cs_spawn_child_exec(path, argv, envp, cwd);
+  }
+  close(in[0]); close(out[1]); close(err[1]);
+  io[0] = in[1]; io[1] = out[0]; io[2] = err[0];
+  for (int i = 0; i < 3; i++) fcntl(io[i], F_SETFL, fcntl(io[i], F_GETFL) | O_NONBLOCK);
+  return pid;
+}
+
+/* A pidfd for `pid` (readable once it exits), or -1. */
+static inline int cs_pidfd_open(int pid) {
+#ifdef SYS_pidfd_open
+  return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+/* Reaps `pid` without blocking: returns 1 and the exit code in *code (128 + signal when killed),
+   0 while it runs, -1 on error. */
+static inline int cs_reap(int pid, int *code) {
+  int status = 0;
+  pid_t r = waitpid(pid, &status, WNOHANG);
+  if (r == 0) return 0;
+  if (r < 0) return -1;
+  if (WIFEXITED(status)) *code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status)) *code = 128 + WTERMSIG(status);
+  else *code = 255;
+  return 1;
+}
+
+/* Puts terminal `fd` in raw mode, saving its settings in *saved. Returns 0 or -1. */
+static inline int cs_tty_raw(int fd, struct termios *saved) {
+  if (tcgetattr(fd, saved) != 0) return -1;
+  struct termios raw = *saved;
+  cfmakeraw(&raw);
+  return tcsetattr(fd, TCSADRAIN, &raw);
+}
+/* Restores settings saved by cs_tty_raw. */
+static inline int cs_tty_restore(int fd, const struct termios *saved) { return tcsetattr(fd, TCSADRAIN, saved); }
+/* Installs a SIGWINCH handler that writes a byte to a non-blocking pipe; returns the pipe's read
+   end (readable after every window-size change), or -1. Call once per process. */
+int cs_winch_pipe(void);
+/* ==== end of the pty, process and terminal shims ==== */
+
 #endif

@@ -1,2 +1,0 @@
-/// Placeholder until the first real source of `Shell` lands; delete it then.
-enum ShellPlaceholder {}
