@@ -2,7 +2,8 @@ import CosmicCore
 import Crypto
 import ServiceKit
 
-/// The flags every control-plane service shares: where `peers.json` is and where the swarm listens.
+/// The flags every control-plane service shares: `--peers FILE` (where `peers.json` is) and
+/// `--listen-host`/`--listen-port` (where its swarm listens).
 /// Without `--peers` a service runs detached from the control plane (its `build` decides what that
 /// means — app-node answers 503 on the routes that need it).
 public struct ClusterOptions: Sendable, Equatable {
