@@ -137,7 +137,7 @@ let package = Package(
         "ServiceKit",
       ]),
     tests("CosmicCoreTests", ["CosmicCore", "Store", "Wire", "Crypto"]),
-    tests("IntegrationTests", ["ServiceKit", "HTTP", "Net", "RedisTesting", "CosmicCore"]),
+    tests("IntegrationTests", ["ServiceKit", "HTTP", "Net", "RedisTesting", "CosmicCore", "Cluster", "Crypto"]),
     tests("ClusterTests", ["Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "SwarmTesting", "Crypto", "Net"]),
     tests("WrkOrkTests", ["WrkOrk", "Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "Crypto", "ServiceKit", "Net"]),
     tests(
