@@ -1,14 +1,9 @@
+import Foundation
 import HRPC
 import HTTP
 import ServiceKit
 import Synchronization
 import Wire
-
-#if canImport(FoundationEssentials)
-  import FoundationEssentials
-#else
-  import Foundation
-#endif
 
 /// Serves the proxy's HRPC calls: each `inference.http` call is one HTTP request forwarded to the
 /// engine on loopback, its response streamed back item by item as the engine writes it (no
