@@ -37,8 +37,9 @@ struct ClientKeyRecord: Sendable, Equatable {
   var createdAt: Date
 }
 
-/// Where users and keys live. The in-memory implementation is the only one for now; the
-/// replicated accounts base (CosmicCore) will implement the same protocol.
+/// Where users and client keys live: `ReplicatedAccountStore` (the durable accounts base) in the
+/// service, `MemoryAccountStore` in tests. API keys live in `APIKeyStore` (Redis) with their
+/// digests mirrored to the ops base.
 protocol AccountStore: Sendable {
   /// The user with `name`, if any.
   func user(named name: String) async -> AccountUser?
@@ -50,16 +51,6 @@ protocol AccountStore: Sendable {
   func insert(_ user: AccountUser) async -> Bool
   /// Sets the given fields of user `id` in one step; nil when there is no such user.
   func updateUser(id: String, disabled: Bool?, role: AccountRole?) async -> AccountUser?
-  /// Adds an API key.
-  func insert(_ key: APIKeyRecord) async
-  /// The API key with `id`, if any.
-  func apiKey(id: String) async -> APIKeyRecord?
-  /// The API keys of `owner`, oldest first.
-  func apiKeys(owner: String) async -> [APIKeyRecord]
-  /// Marks `owner`'s API key `id` revoked in one step; nil when `owner` has no such key.
-  func revokeAPIKey(id: String, owner: String) async -> APIKeyRecord?
-  /// Records a use of API key `id` at `date` in one step (nothing else of the record changes).
-  func touchAPIKey(id: String, at date: Date) async
   /// Adds a client key; false when that public key is already registered.
   func insert(_ key: ClientKeyRecord) async -> Bool
   /// The client keys of `owner`, oldest first.
@@ -71,7 +62,6 @@ protocol AccountStore: Sendable {
 /// An `AccountStore` in memory (lost on restart).
 actor MemoryAccountStore: AccountStore {
   private var users: [AccountUser] = []
-  private var keys: [APIKeyRecord] = []
   private var clients: [ClientKeyRecord] = []
 
   init() {}
@@ -91,20 +81,6 @@ actor MemoryAccountStore: AccountStore {
     if let disabled { users[index].disabled = disabled }
     if let role { users[index].role = role }
     return users[index]
-  }
-
-  func insert(_ key: APIKeyRecord) { keys.append(key) }
-  func apiKey(id: String) -> APIKeyRecord? { keys.first { $0.id == id } }
-  func apiKeys(owner: String) -> [APIKeyRecord] { keys.filter { $0.owner == owner } }
-
-  func revokeAPIKey(id: String, owner: String) -> APIKeyRecord? {
-    guard let index = keys.firstIndex(where: { $0.id == id && $0.owner == owner }) else { return nil }
-    keys[index].revoked = true
-    return keys[index]
-  }
-
-  func touchAPIKey(id: String, at date: Date) {
-    if let index = keys.firstIndex(where: { $0.id == id }) { keys[index].lastUsedAt = date }
   }
 
   func insert(_ key: ClientKeyRecord) -> Bool {

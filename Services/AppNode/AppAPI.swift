@@ -25,8 +25,11 @@ final class AppAPI: Sendable {
     var failureWindow: Duration = .seconds(3600)
     /// Authenticated requests allowed per user per `requestWindow`.
     var requestsPerUser: Int = 600
-    /// The window of `requestsPerUser`.
+    /// The window of `requestsPerUser` and `requestsPerClient`.
     var requestWindow: Duration = .seconds(60)
+    /// Requests allowed per client (IP address, or HRPC client key) per `requestWindow`, on every
+    /// route.
+    var requestsPerClient: Int = 1200
     /// argon2id cost for new password hashes.
     var passwordLimits: PasswordHash.Limits = .interactive
   }
@@ -46,6 +49,8 @@ final class AppAPI: Sendable {
 
   let store: any AccountStore
   let redis: RedisClient
+  /// API-key records (Redis).
+  let keys: APIKeyStore
   let settings: Settings
   /// The key of every keyed BLAKE2b digest (sessions, API keys): the pepper from the data dir.
   private let pepper: [UInt8]
@@ -56,6 +61,7 @@ final class AppAPI: Sendable {
     precondition(pepper.count >= 16, "the pepper must be at least 16 bytes")
     self.store = store
     self.redis = redis
+    self.keys = APIKeyStore(redis: redis)
     self.pepper = pepper
     self.settings = settings
     self.decoyHash =
@@ -70,8 +76,7 @@ final class AppAPI: Sendable {
   /// nothing.
   func login(name: String, password: String, clientAddress: String) async throws(AppError) -> Session {
     guard !name.isEmpty, !password.isEmpty else { throw .invalid("name and password are required") }
-    let host = clientAddress.split(separator: ":").dropLast().joined(separator: ":")
-    for bucket in ["login:name:\(name.lowercased())", "login:ip:\(host.isEmpty ? clientAddress : host)"] {
+    for bucket in ["login:name:\(name.lowercased())", "login:ip:\(clientAddress)"] {
       let result: RateLimitResult
       do {
         result = try await redis.rateLimit(
@@ -156,6 +161,18 @@ final class AppAPI: Sendable {
       throw .unavailable("the rate limiter (Redis) cannot be reached")
     }
     if !result.allowed { throw .rateLimited("too many requests; retry later", retryAfter: result.retryAfter) }
+  }
+
+  /// Takes one request from the client's bucket (its IP address or HRPC key). When Redis is
+  /// down the limit is not enforced here: the routes that need Redis answer 503 themselves.
+  func checkClientRate(_ client: String) async throws(AppError) {
+    guard
+      let result = try? await redis.rateLimit(
+        key: "ratelimit:client:" + client, limit: settings.requestsPerClient, window: settings.requestWindow)
+    else { return }
+    if !result.allowed {
+      throw .rateLimited("too many requests from this address; retry later", retryAfter: result.retryAfter)
+    }
   }
 
   /// Ends the session of `token`.
@@ -246,20 +263,32 @@ final class AppAPI: Sendable {
     let record = APIKeyRecord(
       id: id, owner: caller.id, name: name, prefix: String(key.prefix(12)), digest: apiKeyDigest(secret),
       revoked: false, createdAt: Date())
-    await store.insert(record)
+    do {
+      try await keys.insert(record)
+    } catch {
+      throw .unavailable("API keys are unavailable: the key store (Redis) cannot be reached")
+    }
     return NewAPIKey(record: record, key: key)
   }
 
   /// The caller's API keys (never their secrets).
-  func listAPIKeys(by caller: AccountUser) async -> [APIKeyRecord] {
-    await store.apiKeys(owner: caller.id)
+  func listAPIKeys(by caller: AccountUser) async throws(AppError) -> [APIKeyRecord] {
+    do {
+      return try await keys.records(owner: caller.id)
+    } catch {
+      throw .unavailable("API keys are unavailable: the key store (Redis) cannot be reached")
+    }
   }
 
   /// Revokes the caller's API key `id`; another user's key is `notFound`.
   func revokeAPIKey(by caller: AccountUser, id: String) async throws(AppError) -> APIKeyRecord {
-    guard let record = await store.revokeAPIKey(id: id, owner: caller.id) else {
-      throw .notFound("no API key \(id)")
+    let record: APIKeyRecord?
+    do {
+      record = try await keys.revoke(id: id, owner: caller.id)
+    } catch {
+      throw .unavailable("API keys are unavailable: the key store (Redis) cannot be reached")
     }
+    guard let record else { throw .notFound("no API key \(id)") }
     return record
   }
 
@@ -267,15 +296,17 @@ final class AppAPI: Sendable {
   /// records the use.
   func verifyAPIKey(_ key: String) async -> AccountUser? {
     let parts = key.split(separator: "_", omittingEmptySubsequences: false)
-    guard parts.count == 3, parts[0] == "cak", let record = await store.apiKey(id: String(parts[1])),
+    guard parts.count == 3, parts[0] == "cak", let record = try? await keys.record(id: String(parts[1])),
       !record.revoked, ConstantTime.equal(record.digest, apiKeyDigest(String(parts[2])))
     else { return nil }
     guard let user = await store.user(id: record.owner), !user.disabled else { return nil }
-    await store.touchAPIKey(id: record.id, at: Date())
+    try? await keys.touch(id: record.id, at: Date())
     return user
   }
 
-  private func apiKeyDigest(_ secret: String) -> [UInt8] {
+  /// The keyed digest of an API key's secret (the part after `cak_<id>_`): BLAKE2b-256 keyed
+  /// with the pepper over `api-key:` + secret. The ops base holds it in hex.
+  func apiKeyDigest(_ secret: String) -> [UInt8] {
     BLAKE2b.hash256(Array(("api-key:" + secret).utf8), key: pepper)
   }
 

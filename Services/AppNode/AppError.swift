@@ -10,6 +10,10 @@ struct AppError: Error, Sendable, Equatable, CustomStringConvertible {
     case conflict
     case rateLimited = "rate_limited"
     case unavailable
+    /// The body is not JSON of the expected shape (400).
+    case malformed = "invalid_json"
+    /// The request conflicts with the object's state (409), e.g. an illegal lifecycle command.
+    case illegalState = "illegal_state"
   }
 
   let kind: Kind
@@ -41,8 +45,29 @@ struct AppError: Error, Sendable, Equatable, CustomStringConvertible {
   static func rateLimited(_ message: String, retryAfter: Duration) -> AppError {
     AppError(.rateLimited, message, retryAfter: retryAfter)
   }
-  /// A dependency (Redis) is down.
+  /// A dependency (Redis, wrk-ork, the control plane) is down or not configured.
   static func unavailable(_ message: String) -> AppError { AppError(.unavailable, message) }
+  /// The body is not JSON, or not of the expected shape.
+  static func malformed(_ message: String) -> AppError { AppError(.malformed, message) }
+  /// A command the object's state does not allow.
+  static func illegalState(_ message: String) -> AppError { AppError(.illegalState, message) }
+
+  /// The HTTP status of this error.
+  var status: Int {
+    switch kind {
+    case .unauthenticated: 401
+    case .forbidden: 403
+    case .notFound: 404
+    case .invalid: 422
+    case .conflict, .illegalState: 409
+    case .rateLimited: 429
+    case .unavailable: 503
+    case .malformed: 400
+    }
+  }
+
+  /// The machine-readable code of the error body (the same over HTTP and HRPC).
+  var code: String { kind == .unauthenticated ? "unauthorized" : kind.rawValue }
 
   var description: String { "\(kind.rawValue): \(message)" }
 }

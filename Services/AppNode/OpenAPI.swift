@@ -4,39 +4,46 @@ import HTTP
 enum OpenAPI {
   /// The route that serves the document itself.
   static let selfRoute = APIRoute(
-    method: .get, path: "/openapi.json", summary: "This OpenAPI 3.1 document", access: .open, request: nil,
-    success: (200, "OpenAPIDocument"), errors: [])
+    method: "GET", path: "/openapi.json", operationId: "getOpenApi", summary: "This OpenAPI 3.1 document",
+    access: .open, success: (200, "OpenAPIDocument"))
 
   private static let reasons: [Int: String] = [
-    200: "OK", 201: "Created", 204: "No Content", 400: "Malformed request (invalid JSON)",
+    200: "OK", 201: "Created", 202: "Accepted (the control plane converges to it)", 204: "No Content",
+    400: "Malformed request (invalid JSON, or a missing or mistyped field)",
     401: "Not signed in, or the session is invalid", 403: "Not allowed (admin role or Origin required)",
-    404: "No such object for this caller", 409: "Already exists", 422: "Invalid field",
-    429: "Too many attempts (see Retry-After)", 503: "A dependency (Redis) is unavailable",
+    404: "No such object for this caller",
+    409: "Conflicts with the current state (exists already, or a command the phase does not allow)",
+    422: "Invalid field value", 429: "Too many requests (see Retry-After)",
+    503: "A dependency (Redis, wrk-ork, the control plane) is unavailable or not configured",
   ]
 
   /// The document for `routes` (plus its own route).
   static func document(for routes: [APIRoute]) -> OpenAPIValue {
-    let all = routes + [selfRoute]
+    let all = routes.filter { $0.path != selfRoute.path } + [selfRoute]
     var paths: [(String, OpenAPIValue)] = []
     for route in all {
       let path = APIRoutes.prefix + route.path
       var operation: [(String, OpenAPIValue)] = [
-        ("operationId", .string(operationID(route))),
+        ("operationId", .string(route.operationId)),
         ("summary", .string(route.summary)),
       ]
-      if !route.parameters.isEmpty {
-        operation.append(
-          (
-            "parameters",
-            .array(
-              route.parameters.map {
-                .object([
-                  ("name", .string($0)), ("in", .string("path")), ("required", .bool(true)),
-                  ("schema", .object([("type", .string("string"))])),
-                ])
-              })
-          ))
+      var parameters: [OpenAPIValue] = route.pathParameters.map {
+        .object([
+          ("name", .string($0)), ("in", .string("path")), ("required", .bool(true)),
+          ("schema", .object([("type", .string("string"))])),
+        ])
       }
+      for parameter in route.parameters {
+        var schema: [(String, OpenAPIValue)] = [("type", .string(parameter.type))]
+        if let values = parameter.values { schema.append(("enum", .array(values.map(OpenAPIValue.string)))) }
+        parameters.append(
+          .object([
+            ("name", .string(parameter.name)), ("in", .string(parameter.location.rawValue)),
+            ("required", .bool(false)), ("description", .string(parameter.summary)),
+            ("schema", .object(schema)),
+          ]))
+      }
+      if !parameters.isEmpty { operation.append(("parameters", .array(parameters))) }
       if let request = route.request {
         operation.append(
           (
@@ -52,9 +59,11 @@ enum OpenAPI {
         var response: [(String, OpenAPIValue)] = [
           ("description", .string(reasons[status] ?? "HTTP \(status)"))
         ]
-        let schema = status == route.success.status ? route.success.schema : (status >= 400 ? "Error" : nil)
+        let success = status == route.success.status || route.alsoSuccess.contains(status)
+        let schema = success ? route.success.schema : (status >= 400 ? "Error" : nil)
         if let schema {
-          response.append(("content", .object([("application/json", .object([("schema", ref(schema))]))])))
+          let media = success && route.eventStream ? "text/event-stream" : "application/json"
+          response.append(("content", .object([(media, .object([("schema", ref(schema))]))])))
         }
         if status == 429 {
           response.append(
@@ -71,7 +80,7 @@ enum OpenAPI {
           ("security", .array([.object([("bearer", .array([]))]), .object([("cookie", .array([]))])])))
       }
       if route.access == .admin { operation.append(("x-cosmicac-admin", .bool(true))) }
-      let method = route.method.rawValue.lowercased()
+      let method = route.method.lowercased()
       if let index = paths.firstIndex(where: { $0.0 == path }), case .object(var methods) = paths[index].1 {
         methods.append((method, .object(operation)))
         paths[index].1 = .object(methods)
@@ -107,11 +116,5 @@ enum OpenAPI {
 
   private static func ref(_ name: String) -> OpenAPIValue {
     .object([("$ref", .string("#/components/schemas/\(name)"))])
-  }
-
-  /// `post_auth_login`, `delete_api_keys_id`, …
-  static func operationID(_ route: APIRoute) -> String {
-    let words = route.path.split(whereSeparator: { "/-.{}".contains($0) }).map(String.init)
-    return ([route.method.rawValue.lowercased()] + words).joined(separator: "_")
   }
 }
