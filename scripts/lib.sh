@@ -45,6 +45,14 @@ SCRATCH="${COSMICAC_SCRATCH:-$ROOT/.build}"
 SERVICE_EXECUTABLES=(dht-node wrk-ork wrk-server-k8s-nvidia app-node proxy-inference wrk-agent-instance
   wrk-agent-inference)
 
+# CONTROL_PLANE: the services scripts/dev-up starts itself, in start order; the agents
+# (wrk-agent-instance, wrk-agent-inference) are started per job by the worker.
+CONTROL_PLANE=(dht-node wrk-ork wrk-server-k8s-nvidia app-node proxy-inference)
+
+# DEV_PRODUCTS: what scripts/dev-up builds: the services, the CLI, and the test engine the local
+# rack serves models with on a machine without GPUs.
+DEV_PRODUCTS=("${SERVICE_EXECUTABLES[@]}" cosmicac inference-test-engine)
+
 # HTTP_SERVICES: the services with a public HTTP listener (`--http-host`, `--http-port`).
 HTTP_SERVICES=(app-node proxy-inference)
 
