@@ -215,12 +215,15 @@ public struct InstanceSpec: Codable, Sendable, Hashable {
     public var disk: Target
     /// Boot order (1 first).
     public var bootOrder: Int?
+    /// The serial the guest sees (`/dev/disk/by-id/virtio-<serial>`).
+    public var serial: String?
 
     /// A virtio disk.
-    public init(name: String, bus: String = "virtio", bootOrder: Int? = nil) {
+    public init(name: String, bus: String = "virtio", bootOrder: Int? = nil, serial: String? = nil) {
       self.name = name
       self.disk = Target(bus: bus)
       self.bootOrder = bootOrder
+      self.serial = serial
     }
   }
 
