@@ -71,7 +71,9 @@ struct CommandSpec: Sendable {
 enum GlobalOptions {
   static let specs: [OptionSpec] = [
     .option("output", "table|json", "output format (default: table; COSMICAC_OUTPUT)"),
-    .option("transport", "hrpc|http", "how to reach app-node (default: hrpc; COSMICAC_TRANSPORT)"),
+    .option(
+      "transport", "hrpc|http",
+      "how to reach app-node (default: hrpc when app-node offers it, else http; COSMICAC_TRANSPORT)"),
     .option(
       "config-dir", "DIR",
       "configuration directory (default: $XDG_CONFIG_HOME/cosmicac or ~/.config/cosmicac; COSMICAC_CONFIG_DIR)"

@@ -5,7 +5,8 @@ import ServiceKit
 struct CommandContext: Sendable {
   let paths: ConfigPaths
   let output: OutputFormat
-  let transport: Transport
+  /// `--transport`; nil: HRPC when app-node's public HRPC key is saved, else HTTP.
+  let transport: Transport?
   let io: any CLIIO
   let environment: [String: String]
 
@@ -15,7 +16,8 @@ struct CommandContext: Sendable {
     let config = try paths.loadConfig()
     let key = try paths.loadOrCreateClientKey()
     return CLISession(
-      config: config, clientKeyPair: key, output: output, transport: transport, paths: paths, io: io)
+      config: config, clientKeyPair: key, output: output,
+      transport: transport ?? (config.hrpcPublicKey.isEmpty ? .http : .hrpc), paths: paths, io: io)
   }
 
   /// Runs `body` with a session and closes the session afterwards.
@@ -252,9 +254,12 @@ enum CosmicCLI {
     guard let output = OutputFormat(rawValue: outputText) else {
       throw .usage("--output must be table or json, got \"\(outputText)\"")
     }
-    let transportText = globals["transport"] ?? environment["COSMICAC_TRANSPORT"] ?? "hrpc"
-    guard let transport = Transport(rawValue: transportText) else {
-      throw .usage("--transport must be hrpc or http, got \"\(transportText)\"")
+    var transport: Transport?
+    if let text = globals["transport"] ?? environment["COSMICAC_TRANSPORT"] {
+      guard let chosen = Transport(rawValue: text) else {
+        throw .usage("--transport must be hrpc or http, got \"\(text)\"")
+      }
+      transport = chosen
     }
     let paths = try ConfigPaths.resolve(flag: globals["config-dir"], environment: environment)
     return CommandContext(

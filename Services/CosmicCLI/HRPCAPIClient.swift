@@ -50,9 +50,10 @@ final class HRPCAPIClient: APIClient {
     case HRPCError.Code.requestError:
       if let code = error.causeCode {
         return .api(
-          status: error.context.flatMap { Int($0) }, code: code, message: error.causeMessage ?? error.message)
+          status: error.context.flatMap { Int($0) }, code: code,
+          message: error.handlerMessage ?? error.message)
       }
-      return .api(status: nil, code: "request_error", message: error.causeMessage ?? error.message)
+      return .api(status: nil, code: "request_error", message: error.handlerMessage ?? error.message)
     case HRPCError.Code.forbidden:
       return .api(status: 403, code: "forbidden", message: error.message)
     default:

@@ -68,15 +68,22 @@ enum AuthCommands {
 
     let anonymous = HTTPAPIClient(endpoint: endpoint, token: nil)
     let response: LoginResponse
-    let connect: ConnectInfo
+    var connect = ConnectInfo(hrpcPublicKey: "", bootstrap: [])
     do {
       response = try await anonymous.call(.login, body: LoginRequest(name: name, password: password))
-      connect = try await anonymous.call(.getConnectInfo)
     } catch {
       await anonymous.close()
       if error.code == .notSignedIn {
         throw .api(status: 401, code: "unauthorized", message: "sign-in refused: wrong name or password")
       }
+      throw error
+    }
+    do {
+      connect = try await anonymous.call(.getConnectInfo)
+    } catch  where error.apiCode == "unavailable" || error.apiCode == "not_found" {
+      io.err("warning: app-node offers no public HRPC service (\(error.message)); commands will use HTTP\n")
+    } catch {
+      await anonymous.close()
       throw error
     }
     await anonymous.close()
