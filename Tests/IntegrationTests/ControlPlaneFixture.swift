@@ -170,7 +170,7 @@ final class ControlPlane: @unchecked Sendable {
   {
     var body: [String: Any] = [
       "name": name, "tags": ["it"], "location": "us", "kind": "gpu-container", "gpuModel": "H100",
-      "gpuCount": gpus, "nodeCount": nodes, "image": "Ubuntu22.04/CUDA12.8.1",
+      "gpuCount": gpus, "nodeCount": nodes, "image": "Ubuntu22.04/CUDA12.8.1", "diskGb": 50,
     ]
     body.merge(extra) { _, new in new }
     return body

@@ -4,14 +4,28 @@ import Net
 import Synchronization
 import Testing
 
-/// The agent processes the worker runs for this control plane (found through /proc by the data
-/// directory on their command line).
+/// The job agents the worker runs for this control plane: processes whose command line names
+/// `wrk-agent-instance` and the data directory (the sandbox launcher or the agent itself), counted
+/// once per sandbox (a match whose parent also matches is the same agent).
 func agentProcesses(under directory: String) -> [Int32] {
+  func commandLine(_ pid: Int32) -> String? {
+    guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+    return String(decoding: data.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+  }
+  func matches(_ pid: Int32) -> Bool {
+    guard let line = commandLine(pid) else { return false }
+    return line.contains("wrk-agent-instance") && line.contains(directory)
+  }
+  func parent(_ pid: Int32) -> Int32? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let close = stat.lastIndex(of: ")")
+    else { return nil }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    return fields.count > 1 ? Int32(fields[1]) : nil
+  }
   let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
   return entries.compactMap(Int32.init).filter { pid in
-    guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-    let line = String(decoding: data.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
-    return line.contains("wrk-agent-instance") && line.contains(directory) && !line.contains("bwrap")
+    matches(pid) && !(parent(pid).map(matches) ?? false)
   }
 }
 
@@ -30,14 +44,14 @@ func agentProcesses(under directory: String) -> [Int32] {
     #expect((agents.first?["publicKey"] as? String)?.count == 64)
     #expect(agentProcesses(under: plane.directory.path).count == 1)
 
-    #expect(try await plane.call(.post, "/jobs/\(id)/stop", token: token).status == 200)
+    #expect(try await plane.call(.post, "/jobs/\(id)/stop", token: token).status == 202)
     try await plane.waitForPhase(id, token: token, "stopped")
     #expect(agentProcesses(under: plane.directory.path).isEmpty)
     // An illegal command is a conflict with a reason, not a crash or a silent success.
     let again = try await plane.call(.post, "/jobs/\(id)/stop", token: token)
-    #expect(again.status == 200 || again.status == 409)
+    #expect(again.status == 202 || again.status == 409)
 
-    #expect(try await plane.call(.post, "/jobs/\(id)/start", token: token).status == 200)
+    #expect(try await plane.call(.post, "/jobs/\(id)/start", token: token).status == 202)
     try await plane.waitForPhase(id, token: token, "running")
     #expect(agentProcesses(under: plane.directory.path).count == 1)
 
