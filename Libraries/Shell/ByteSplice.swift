@@ -45,7 +45,8 @@ struct DescriptorEnd: SpliceEnd {
 /// side's end of stream becomes an `end` message (and the peer's `end` a half-close), an error
 /// on either side ends both. Returns the bytes copied (to the channel, from the channel).
 @discardableResult
-func splice(_ channel: ProtomuxChannel, with end: some SpliceEnd) async -> (sent: Int, received: Int) {
+func splice(_ flow: FlowChannel, with end: some SpliceEnd) async -> (sent: Int, received: Int) {
+  let channel = flow.channel
   let ends = SpliceEnds()
   /// Records one direction's end; closes the channel once both ended.
   @Sendable func finished(sent: Bool) {
@@ -65,13 +66,13 @@ func splice(_ channel: ProtomuxChannel, with end: some SpliceEnd) async -> (sent
           return (count, 0)
         }
         guard let bytes else {
-          try? await channel.send(type: ShellProtocol.StreamMessage.end, [])
+          try? await flow.send(type: ShellProtocol.StreamMessage.end, [])
           finished(sent: true)
           return (count, 0)
         }
         if bytes.isEmpty { continue }
         do {
-          try await channel.send(type: ShellProtocol.StreamMessage.data, encodeBuffer(bytes))
+          try await flow.send(type: ShellProtocol.StreamMessage.data, encodeBuffer(bytes))
         } catch {
           end.closeEnd()
           return (count, 0)
@@ -82,7 +83,7 @@ func splice(_ channel: ProtomuxChannel, with end: some SpliceEnd) async -> (sent
     group.addTask {
       var count = 0
       while true {
-        guard let message = try? await channel.receive() else {
+        guard let message = await flow.receive() else {
           end.closeEnd()
           return (0, count)
         }
@@ -101,6 +102,7 @@ func splice(_ channel: ProtomuxChannel, with end: some SpliceEnd) async -> (sent
             end.closeEnd()
             return (0, count)
           }
+          flow.consumed(message)
           count += bytes.count
         case ShellProtocol.StreamMessage.end:
           end.shutdownWrite()

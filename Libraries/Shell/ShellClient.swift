@@ -109,8 +109,13 @@ public final class ShellClient: Sendable {
   {
     let session = try await openShell(ShellRequest(command: command, arguments: arguments, width: 0, height: 0))
     defer { session.close() }
-    if !input.isEmpty { try await session.write(input) }
-    try await session.closeInput()
+    // A command that ends (or fails to start) before reading its input closes the channel: the
+    // outcome is in its output and exit code, not in these writes.
+    let feeding = Task {
+      if !input.isEmpty { try? await session.write(input) }
+      try? await session.closeInput()
+    }
+    defer { feeding.cancel() }
     var result = ShellResult()
     while let event = try await session.next() {
       switch event {
@@ -138,9 +143,10 @@ public final class ShellClient: Sendable {
     let channel = try await open(
       ShellProtocol.upload, handshake: UploadRequest(path: remotePath, mode: Int(info.st_mode & 0o777)).wireEncoded())
     defer { channel.close() }
+    let flow = FlowChannel.stream(channel)
     // The agent may refuse at any time; its answer is read concurrently.
     let answer = Task { () -> Result<Void, ShellError> in
-      while let message = try? await channel.receive() {
+      while let message = await flow.receive() {
         switch message.type {
         case ShellProtocol.StreamMessage.done: return .success(())
         case ShellProtocol.StreamMessage.error: return .failure(.refused(decodeString(message.body)))
@@ -160,13 +166,13 @@ public final class ShellClient: Sendable {
       }
       if n == 0 { break }
       do {
-        try await channel.send(type: ShellProtocol.StreamMessage.data, encodeBuffer(buffer[..<n]))
+        try await flow.send(type: ShellProtocol.StreamMessage.data, encodeBuffer(buffer[..<n]))
       } catch {
         break
       }
       total += n
     }
-    try? await channel.send(type: ShellProtocol.StreamMessage.end, [])
+    try? await flow.send(type: ShellProtocol.StreamMessage.end, [])
     try await answer.value.get()
     return total
   }
@@ -188,14 +194,12 @@ public final class ShellClient: Sendable {
       }
     }
     var total = 0
+    let flow = FlowChannel.stream(channel)
     while true {
-      let message: ProtomuxInbound?
-      do {
-        message = try await channel.receive()
-      } catch {
-        throw .closed("the download ended early: \(error)")
+      guard let message = await flow.receive() else {
+        throw .closed("the agent closed the download before its end")
       }
-      guard let message else { throw .closed("the agent closed the download before its end") }
+      defer { flow.consumed(message) }
       switch message.type {
       case ShellProtocol.StreamMessage.data:
         guard let bytes = try? decodeBuffer(message.body) else { throw .closed("undecodable data") }
@@ -277,14 +281,17 @@ public enum ShellEvent: Sendable, Equatable {
   case exit(Int)
 }
 
-/// One remote shell session (a `hypershell` channel).
+/// One remote shell session (a `hypershell` channel). One reader (`next()`) at a time.
 public final class ShellSession: Sendable {
   /// The channel.
   public let channel: ProtomuxChannel
+  private let flow: FlowChannel
   private let exited = Atomic<Bool>(false)
+  private let delivered = Mutex<ProtomuxInbound?>(nil)
 
   init(channel: ProtomuxChannel) {
     self.channel = channel
+    flow = FlowChannel.shell(channel)
   }
 
   /// Sends input.
@@ -293,55 +300,41 @@ public final class ShellSession: Sendable {
     var offset = bytes.startIndex
     while offset != bytes.endIndex {
       let end = bytes.index(offset, offsetBy: ShellProtocol.chunkSize, limitedBy: bytes.endIndex) ?? bytes.endIndex
-      do {
-        try await channel.send(type: ShellProtocol.ShellMessage.stdin, encodeBuffer(bytes[offset..<end]))
-      } catch {
-        throw .closed("the session ended: \(error)")
-      }
+      try await flow.send(type: ShellProtocol.ShellMessage.stdin, encodeBuffer(bytes[offset..<end]))
       offset = end
     }
   }
 
   /// Ends the input (pipes: the command's stdin is closed; terminal: EOF character).
   public func closeInput() async throws(ShellError) {
-    do {
-      try await channel.send(type: ShellProtocol.ShellMessage.stdin, encodeBuffer([UInt8]()))
-    } catch {
-      throw .closed("the session ended: \(error)")
-    }
+    try await flow.send(type: ShellProtocol.ShellMessage.stdin, encodeBuffer([UInt8]()))
   }
 
   /// Tells the agent the terminal's new size.
   public func resize(width: Int, height: Int) async throws(ShellError) {
-    do {
-      try await channel.send(type: ShellProtocol.ShellMessage.resize, ShellSize(width: width, height: height))
-    } catch {
-      throw .closed("the session ended: \(error)")
-    }
+    try await flow.send(type: ShellProtocol.ShellMessage.resize, ShellSize(width: width, height: height).wireEncoded())
   }
 
-  /// The next output, or nil after the exit code. Throws `ShellError.closed` when the session
-  /// ended without an exit code (the agent or the connection went away).
+  /// The next output, or nil after the exit code. Calling it again acknowledges the previous
+  /// output as consumed (which lets the agent send more). Throws `ShellError.closed` when the
+  /// session ended without an exit code (the agent or the connection went away).
   public func next() async throws(ShellError) -> ShellEvent? {
+    if let previous = delivered.withLock({ d in
+      defer { d = nil }
+      return d
+    }) {
+      flow.consumed(previous)
+    }
     while true {
-      let message: ProtomuxInbound?
-      do {
-        message = try await channel.receive()
-      } catch {
-        if exited.load(ordering: .acquiring) { return nil }
-        throw .closed("the connection to the agent ended: \(error)")
-      }
-      guard let message else {
+      guard let message = await flow.receive() else {
         if exited.load(ordering: .acquiring) { return nil }
         throw .closed("the agent ended the session without an exit code")
       }
       switch message.type {
-      case ShellProtocol.ShellMessage.stdout:
+      case ShellProtocol.ShellMessage.stdout, ShellProtocol.ShellMessage.stderr:
+        delivered.withLock { $0 = message }
         guard let bytes = try? decodeBuffer(message.body) else { continue }
-        return .stdout(Array(bytes))
-      case ShellProtocol.ShellMessage.stderr:
-        guard let bytes = try? decodeBuffer(message.body) else { continue }
-        return .stderr(Array(bytes))
+        return message.type == ShellProtocol.ShellMessage.stdout ? .stdout(Array(bytes)) : .stderr(Array(bytes))
       case ShellProtocol.ShellMessage.exit:
         var reader = WireReader(message.body)
         let code = (try? reader.readUInt()) ?? 255
@@ -363,16 +356,18 @@ public final class ShellSession: Sendable {
 public final class ShellStream: Sendable {
   /// The channel.
   public let channel: ProtomuxChannel
+  private let flow: FlowChannel
 
   init(channel: ProtomuxChannel) {
     self.channel = channel
+    flow = FlowChannel.stream(channel)
   }
 
   /// Copies bytes both ways between the stream and a local TCP connection until both ends
   /// closed; returns the bytes (sent, received).
   @discardableResult
   public func splice(with connection: TCPConnection) async -> (sent: Int, received: Int) {
-    await Shell.splice(channel, with: connection)
+    await Shell.splice(flow, with: connection)
   }
 
   /// Copies bytes both ways between the stream and two local descriptors (standard input and
@@ -381,7 +376,32 @@ public final class ShellStream: Sendable {
   public func splice(input: Int32, output: Int32) async -> (sent: Int, received: Int) {
     _ = cs_fcntl_setfl(input, cs_fcntl_getfl(input) | O_NONBLOCK)
     _ = cs_fcntl_setfl(output, cs_fcntl_getfl(output) | O_NONBLOCK)
-    return await Shell.splice(channel, with: DescriptorEnd(input: PollableFD(fd: input), output: PollableFD(fd: output)))
+    return await Shell.splice(flow, with: DescriptorEnd(input: PollableFD(fd: input), output: PollableFD(fd: output)))
+  }
+
+  /// Sends bytes.
+  public func write(_ bytes: [UInt8]) async throws(ShellError) {
+    try await flow.send(type: ShellProtocol.StreamMessage.data, encodeBuffer(bytes))
+  }
+
+  /// Reads the next bytes; nil at the end of the stream. Throws `ShellError.refused` with the
+  /// agent's message when it could not reach the target.
+  public func read() async throws(ShellError) -> [UInt8]? {
+    while let message = await flow.receive() {
+      flow.consumed(message)
+      switch message.type {
+      case ShellProtocol.StreamMessage.data:
+        guard let bytes = try? decodeBuffer(message.body) else { continue }
+        return Array(bytes)
+      case ShellProtocol.StreamMessage.end:
+        return nil
+      case ShellProtocol.StreamMessage.error:
+        throw .refused(decodeString(message.body))
+      default:
+        continue
+      }
+    }
+    return nil
   }
 
   /// Closes the stream.

@@ -1,3 +1,4 @@
+import Swarm
 import Wire
 
 /// The channel names and message layouts of the shell protocol (hypershell's layout, see
@@ -16,6 +17,10 @@ import Wire
 /// - `hypershell-tunnel`: handshake `string host || uint port` (a TCP target inside the VM);
 ///   both sides send 0 data (buffers) and 1 end (half-close); 2 error (string) ends the channel.
 /// - `hypershell-ssh`: like a tunnel whose target is the agent's own sshd (empty handshake).
+///
+/// Flow control (ours): data messages (stdin, stdout, stderr; stream data) are sent against a
+/// credit window and acknowledged with `ack` messages once consumed (see `FlowChannel`), so a
+/// slow terminal or disk never overflows a channel.
 ///
 /// Every channel gets a random 8-byte id so that many of the same protocol run at once.
 public enum ShellProtocol {
@@ -42,6 +47,8 @@ public enum ShellProtocol {
     public static let exit = 3
     /// Client to agent: the terminal size (uint width, uint height).
     public static let resize = 4
+    /// Either way: credit for data consumed (uint bytes); see `FlowChannel`.
+    public static let ack = 5
   }
 
   /// Message types of the stream channels (upload, download, tunnel, ssh).
@@ -54,6 +61,8 @@ public enum ShellProtocol {
     public static let error = 2
     /// Upload stored (agent to client).
     public static let done = 3
+    /// Either way: credit for data consumed (uint bytes); see `FlowChannel`.
+    public static let ack = 4
   }
 
   /// The largest data chunk one message carries.
@@ -242,4 +251,20 @@ func encodeUInt(_ value: Int) -> [UInt8] {
   var writer = WireWriter()
   writer.writeUInt(value)
   return writer.bytes
+}
+
+extension FlowChannel {
+  /// Flow control for a `hypershell` channel.
+  static func shell(_ channel: ProtomuxChannel) -> FlowChannel {
+    FlowChannel(
+      channel,
+      dataTypes: [
+        ShellProtocol.ShellMessage.stdin, ShellProtocol.ShellMessage.stdout, ShellProtocol.ShellMessage.stderr,
+      ], ackType: ShellProtocol.ShellMessage.ack)
+  }
+
+  /// Flow control for an upload, download, tunnel or ssh channel.
+  static func stream(_ channel: ProtomuxChannel) -> FlowChannel {
+    FlowChannel(channel, dataTypes: [ShellProtocol.StreamMessage.data], ackType: ShellProtocol.StreamMessage.ack)
+  }
 }

@@ -11,7 +11,7 @@ public struct ShellServerOptions: Sendable {
   public var shell: String
   /// The environment every session starts from (the user's: HOME, USER, SHELL, PATH, LANG…).
   public var environment: [String: String]
-  /// The directory sessions start in; relative copy paths are under it.
+  /// The directory sessions start in (and their HOME); relative copy paths are under it.
   public var homeDirectory: String
   /// TERM for terminal sessions.
   public var terminalType = "xterm-256color"
@@ -143,6 +143,7 @@ public final class ShellServer: Sendable {
       argv = [request.command] + request.arguments
     }
     var environment = options.environment
+    environment["HOME"] = options.homeDirectory
     if request.wantsTerminal {
       environment["TERM"] = options.terminalType
     } else {
@@ -176,15 +177,16 @@ public final class ShellServer: Sendable {
       for (fd, _) in outputs { fd.wake() }
       return code
     }
-    let input = Task { await self.readInput(channel, child: child) }
+    let flow = FlowChannel.shell(channel)
+    let input = Task { await self.readInput(flow, child: child) }
     await withDiscardingTaskGroup { group in
       for (fd, type) in outputs {
-        group.addTask { await Self.pump(fd, type: type, to: channel, child: child) }
+        group.addTask { await Self.pump(fd, type: type, to: flow, child: child) }
       }
     }
     let code = await exitWatch.value
     if !channel.isClosed {
-      try? await channel.send(type: ShellProtocol.ShellMessage.exit, encodeUInt(code))
+      try? await flow.send(type: ShellProtocol.ShellMessage.exit, encodeUInt(code))
       channel.close()
     }
     // Leftover processes of the session get a hangup, as when a terminal closes.
@@ -195,7 +197,7 @@ public final class ShellServer: Sendable {
 
   /// Copies one output descriptor to the channel until end of file, or until the child exited
   /// and nothing more is readable.
-  private static func pump(_ fd: PollableFD, type: Int, to channel: ProtomuxChannel, child: ChildProcess) async {
+  private static func pump(_ fd: PollableFD, type: Int, to channel: FlowChannel, child: ChildProcess) async {
     while true {
       switch await fd.read() {
       case .data(let bytes):
@@ -221,9 +223,10 @@ public final class ShellServer: Sendable {
 
   /// Applies the client's stdin and resize messages until the channel ends; when the client went
   /// away before the child exited, tears the session down.
-  private func readInput(_ channel: ProtomuxChannel, child: ChildProcess) async {
+  private func readInput(_ channel: FlowChannel, child: ChildProcess) async {
     let input = child.master ?? child.stdin!
-    while let message = try? await channel.receive() {
+    while let message = await channel.receive() {
+      defer { channel.consumed(message) }
       switch message.type {
       case ShellProtocol.ShellMessage.stdin:
         guard let bytes = try? decodeBuffer(message.body) else { continue }
@@ -355,7 +358,9 @@ public final class ShellServer: Sendable {
       if !stored { unlink(temporary) }
     }
     var failure: String?
-    receiving: while let message = try? await channel.receive() {
+    let flow = FlowChannel.stream(channel)
+    receiving: while let message = await flow.receive() {
+      defer { flow.consumed(message) }
       switch message.type {
       case ShellProtocol.StreamMessage.data:
         guard let bytes = try? decodeBuffer(message.body) else {
@@ -405,6 +410,7 @@ public final class ShellServer: Sendable {
       return
     }
     var buffer = [UInt8](repeating: 0, count: ShellProtocol.chunkSize)
+    let flow = FlowChannel.stream(channel)
     while true {
       let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, ShellProtocol.chunkSize) }
       if n < 0 {
@@ -414,14 +420,14 @@ public final class ShellServer: Sendable {
       }
       if n == 0 { break }
       do {
-        try await channel.send(type: ShellProtocol.StreamMessage.data, encodeBuffer(buffer[..<n]))
+        try await flow.send(type: ShellProtocol.StreamMessage.data, encodeBuffer(buffer[..<n]))
       } catch {
         return
       }
     }
-    try? await channel.send(type: ShellProtocol.StreamMessage.end, [])
+    try? await flow.send(type: ShellProtocol.StreamMessage.end, [])
     // The client closes the channel once it stored the file.
-    while (try? await channel.receive()) != nil {}
+    while await flow.receive() != nil {}
     channel.close()
   }
 
@@ -463,6 +469,6 @@ public final class ShellServer: Sendable {
       fail(channel, "cannot connect to \(host):\(port) in the VM: \(error)")
       return
     }
-    await splice(channel, with: tcp)
+    await splice(FlowChannel.stream(channel), with: tcp)
   }
 }
