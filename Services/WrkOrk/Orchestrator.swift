@@ -190,13 +190,22 @@ actor Orchestrator {
     let view = await store.view()
     let now = clock()
     let jobs = view.allJobs()
-    for job in jobs {
-      if let ops = lifecycleStep(job, view: view, now: now) {
-        await write(ops, for: job.id, what: "lifecycle")
-      }
-    }
+    // One batch per chunk: a refusal of one operation (another writer moved the job meanwhile)
+    // leaves the rest applied, and the next pass re-derives whatever is still needed.
+    await writeChunked(jobs.flatMap { lifecycleStep($0, view: view, now: now) ?? [] }, what: "lifecycle")
     await schedule(jobs.filter { $0.phase == .scheduling && $0.desired == .running }, view: view, now: now)
     await enforceCosts(view: await store.view(), now: now)
+  }
+
+  /// Operations per batch the reconciler writes at most.
+  static let batchSize = 64
+
+  private static func jobId(of op: OpsOperation) -> String {
+    switch op {
+    case .jobEvent(let id, _, _), .jobMessage(let id, _), .enforceCostLimit(let id, _): id
+    case .place(let placement): placement.jobId
+    default: ""
+    }
   }
 
   /// The lifecycle operation `job` needs from wrk-ork now, if any.
@@ -262,15 +271,14 @@ actor Orchestrator {
       guard let job, !counted.contains(id) else { continue }
       scheduler.hold(placement.rackIds, owner: job.owner, gpusPerNode: job.spec.gpuCount)
     }
+    var messages: [OpsOperation] = []
     let ordered = candidates.filter { placing[$0.id] == nil }.sorted {
       ($0.createdAt, $0.id) < ($1.createdAt, $1.id)
     }
     for job in ordered {
       switch scheduler.schedule(job) {
       case .wait(let reason):
-        if job.message != reason {
-          await write([.jobMessage(jobId: job.id, message: reason)], for: job.id, what: "message")
-        }
+        if job.message != reason { messages.append(.jobMessage(jobId: job.id, message: reason)) }
       case .place(let rackIds, let workerKey):
         let placement = Placement(jobId: job.id, workerKey: workerKey.lowercased(), rackIds: rackIds, at: now)
         placing[job.id] = placement
@@ -288,6 +296,7 @@ actor Orchestrator {
         }
       }
     }
+    await writeChunked(messages, what: "message")
   }
 
   /// The cost of `job` so far: GPU-hours x its racks' mean price per GPU-hour; nil when unplaced.
@@ -311,6 +320,14 @@ actor Orchestrator {
       due += AlertRules.alerts(for: job, cost: cost, now: now)
     }
     if let alerts, !due.isEmpty { await alerts.submit(due) }
+  }
+
+  /// Appends `ops` in batches of `batchSize`.
+  private func writeChunked(_ ops: [OpsOperation], what: String) async {
+    for start in stride(from: 0, to: ops.count, by: Self.batchSize) {
+      let chunk = Array(ops[start..<min(start + Self.batchSize, ops.count)])
+      await write(chunk, for: chunk.count == 1 ? Self.jobId(of: chunk[0]) : "\(chunk.count) jobs", what: what)
+    }
   }
 
   /// Appends `ops` for one job; logs a refusal and returns false.
