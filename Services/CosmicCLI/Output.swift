@@ -37,7 +37,7 @@ enum Render {
   /// `field: value` lines, the names aligned; nil values are skipped.
   static func fields(_ pairs: [(String, String?)]) -> String {
     let present = pairs.compactMap { pair in pair.1.map { (pair.0, $0) } }
-    let width = (present.map(\.0.count).max() ?? 0) + 1
+    let width = present.map(\.0.count).max() ?? 0
     return present.map { name, value in
       "\(name):" + String(repeating: " ", count: width - name.count) + " \(value)\n"
     }.joined()

@@ -74,7 +74,8 @@ enum AuthCommands {
     } catch {
       await anonymous.close()
       if error.code == .notSignedIn {
-        throw .api(status: 401, code: "unauthorized", message: "sign-in refused: wrong name or password")
+        throw CLIError(
+          code: .api(status: 401, code: "unauthorized"), message: "sign-in refused: wrong name or password")
       }
       throw error
     }
