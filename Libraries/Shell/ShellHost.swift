@@ -39,6 +39,9 @@ public struct ShellHostConfiguration: Sendable {
   /// The addresses handed to clients; nil = the bound address (unless 0.0.0.0); empty = reach
   /// this agent only through `relay`.
   public var announcedAddresses: [IPv4Address]?
+  /// With `announcedAddresses` nil: the host clients dial, with the bound port (for a listener on
+  /// 0.0.0.0, e.g. the VM's address).
+  public var announcedHost: String?
   /// A blind relay offered to clients that cannot connect directly.
   public var relay: BlindRelayInfo?
   /// The secret-stream settings: keep-alives every 5 s, a silent peer is dropped after 30 s (so a
@@ -145,6 +148,11 @@ public actor ShellHost {
 
   private var advertisedAddresses: [IPv4Address] {
     if let announced = configuration.announcedAddresses { return announced }
+    if let host = configuration.announcedHost, let bound = listener?.localAddress,
+      let address = IPv4Address(host: host, port: UInt16(bound.port))
+    {
+      return [address]
+    }
     guard let bound = listener?.localAddress, bound.host != "0.0.0.0",
       let address = IPv4Address(host: bound.host, port: UInt16(bound.port))
     else { return [] }

@@ -1,20 +1,79 @@
+import CosmicCore
 import ServiceKit
 
-/// The configuration of `wrk-agent-instance`: the common settings only, for now.
-struct WrkAgentInstanceConfiguration: CommonOnlyConfiguration {
+/// The configuration of `wrk-agent-instance`.
+struct WrkAgentInstanceConfiguration: ServiceConfiguration {
   static let serviceName = "wrk-agent-instance"
   static let summary = """
-    CosmicAC in-VM agent for GPU Container jobs: will serve the interactive shell over the swarm.
-    This build runs the service shell only: configuration, identity key, JSON logs and the admin
-    endpoint (/healthz, /readyz, /metrics on 127.0.0.1).
+    CosmicAC in-VM agent for GPU Container jobs: announces its key on the DHT and serves the
+    job owner's shells, file copies, port forwards and an OpenSSH stream over the swarm (only the
+    client keys of agent.json are admitted), and heart-beats to its worker.
     """
 
+  static let configFileOption = ConfigOption(
+    "config-file", valueName: "PATH",
+    help: "the agent boot file (agent.json: job, seed, authorized keys, bootstrap, worker key); "
+      + "authorized keys are reloaded when it changes",
+    default: "./agent.json")
+  static let listenHostOption = ConfigOption(
+    "listen-host", valueName: "HOST", help: "address the swarm listener binds", default: "0.0.0.0")
+  static let listenPortOption = ConfigOption(
+    "listen-port", valueName: "N", help: "port of the swarm listener (0 = free port)", default: "0")
+  static let announceHostOption = ConfigOption(
+    "announce-host", valueName: "HOST",
+    help: "address clients dial (the VM's address); default: the listen host unless it is 0.0.0.0, "
+      + "else the first non-loopback IPv4 address")
+  static let sshHostOption = ConfigOption(
+    "ssh-host", valueName: "HOST", help: "the sshd that `cosmicac jobs ssh` reaches (OpenSSH mode)",
+    default: "127.0.0.1")
+  static let sshPortOption = ConfigOption(
+    "ssh-port", valueName: "N", help: "port of that sshd", default: "22")
+  static let shellOption = ConfigOption(
+    "shell", valueName: "PATH", help: "login shell for sessions without a command",
+    default: "the user's shell from the password database")
+  static let heartbeatOption = ConfigOption(
+    "heartbeat-interval-ms", valueName: "MS",
+    help: "heartbeat period until the worker names its own", default: "10000")
+  static let reloadOption = ConfigOption(
+    "reload-interval-ms", valueName: "MS", help: "how often the config file is checked for changes",
+    default: "2000")
+
+  static let serviceOptions: [ConfigOption] = [
+    configFileOption, listenHostOption, listenPortOption, announceHostOption, sshHostOption, sshPortOption,
+    shellOption, heartbeatOption, reloadOption,
+  ]
+
   var common: CommonOptions
+  var configFile = "./agent.json"
+  var listenHost = "0.0.0.0"
+  var listenPort = 0
+  var announceHost: String?
+  var sshHost = "127.0.0.1"
+  var sshPort = 22
+  var shell: String?
+  var heartbeatIntervalMs = 10_000
+  var reloadIntervalMs = 2_000
+
+  static func read(from reader: inout ConfigReader) -> WrkAgentInstanceConfiguration {
+    var config = WrkAgentInstanceConfiguration(common: CommonOptions.read(from: &reader, service: serviceName))
+    config.configFile = reader.path(configFileOption, default: config.configFile)
+    config.listenHost = reader.host(listenHostOption, default: config.listenHost)
+    config.listenPort = reader.port(listenPortOption, default: config.listenPort)
+    config.announceHost = reader.optionalString(announceHostOption)
+    config.sshHost = reader.host(sshHostOption, default: config.sshHost)
+    config.sshPort = reader.int(sshPortOption, default: config.sshPort, range: 1...65535)
+    config.shell = reader.optionalString(shellOption) { $0.hasPrefix("/") ? nil : "must be an absolute path" }
+    config.heartbeatIntervalMs = reader.int(heartbeatOption, default: config.heartbeatIntervalMs, range: 100...600_000)
+    config.reloadIntervalMs = reader.int(reloadOption, default: config.reloadIntervalMs, range: 50...600_000)
+    return config
+  }
 }
 
-/// The services `wrk-agent-instance` runs besides its admin endpoint: none yet.
+/// Reads agent.json and builds the agent (a clear start-up failure when the file is bad).
 func buildWrkAgentInstance(_ config: WrkAgentInstanceConfiguration, _ context: ServiceContext) throws
   -> [any Service]
 {
-  []
+  let boot = try AgentBoot.load(path: config.configFile)
+  context.health.addGate("swarm")
+  return [AgentService(config: config, boot: boot, context: context)]
 }
