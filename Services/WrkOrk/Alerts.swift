@@ -130,12 +130,17 @@ actor AlertDispatcher {
   private var done: Set<String>
   private var inFlight: [String: Task<Void, Never>] = [:]
   private var delivered: [Alert] = []
+  private let deliveredCount: Counter
+  private let failedCount: Counter
 
   /// A dispatcher; reads the done ids from `stateFile` when it exists.
   init(
     sender: any WebhookSender, stateFile: String?, policy: AlertRetryPolicy = AlertRetryPolicy(),
-    logger: Logger
+    logger: Logger, metrics: MetricsRegistry = MetricsRegistry()
   ) {
+    deliveredCount = metrics.counter("cosmicac_ork_alerts_delivered_total", help: "Alert webhooks delivered.")
+    failedCount = metrics.counter(
+      "cosmicac_ork_alerts_failed_total", help: "Alert webhooks given up after every retry.")
     self.sender = sender
     self.stateFile = stateFile
     self.policy = policy
@@ -227,7 +232,12 @@ actor AlertDispatcher {
   private func finish(_ alert: Alert, delivered ok: Bool) {
     inFlight[alert.id] = nil
     done.insert(alert.id)
-    if ok { delivered.append(alert) }
+    if ok {
+      delivered.append(alert)
+      deliveredCount.inc()
+    } else {
+      failedCount.inc()
+    }
     save()
   }
 

@@ -8,6 +8,7 @@ struct OrkError: Error, Sendable, Hashable, CustomStringConvertible {
     case forbiddenRole = "FORBIDDEN_ROLE"
     case invalidRequest = "INVALID_REQUEST"
     case storeFailed = "STORE_FAILED"
+    case unknownRack = "UNKNOWN_RACK"
   }
 
   let code: Code
@@ -25,6 +26,12 @@ struct OrkError: Error, Sendable, Hashable, CustomStringConvertible {
   }
   /// Writing the store failed.
   static func storeFailed(_ message: String) -> OrkError { OrkError(code: .storeFailed, message: message) }
+  /// A heartbeat named racks that are not registered for the caller (it should register again).
+  static func unknownRack(_ ids: [String]) -> OrkError {
+    OrkError(
+      code: .unknownRack,
+      message: "racks \(ids.joined(separator: ", ")) are not registered for this worker; call registerRack")
+  }
 }
 
 /// wrk-ork's settings (from its flags).
@@ -54,6 +61,37 @@ func milliseconds(_ duration: Duration) -> Int {
   return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
 }
 
+/// wrk-ork's metrics (on the admin endpoint's `/metrics`).
+struct OrkMetrics: Sendable {
+  let placements: Counter
+  let heartbeatLost: Counter
+  let retries: Counter
+  let costLimitStops: Counter
+  let refusals: Counter
+  let passes: Histogram
+  let racksHealthy: Gauge
+  let jobsWaiting: Gauge
+
+  /// The metrics in `registry`.
+  init(_ registry: MetricsRegistry) {
+    placements = registry.counter("cosmicac_ork_placements_total", help: "Jobs placed on racks.")
+    heartbeatLost = registry.counter(
+      "cosmicac_ork_heartbeat_lost_total", help: "Jobs marked unknown because their worker went silent.")
+    retries = registry.counter("cosmicac_ork_retries_total", help: "Failed jobs retried.")
+    costLimitStops = registry.counter(
+      "cosmicac_ork_cost_limit_stops_total", help: "Jobs stopped at their cost limit.")
+    refusals = registry.counter(
+      "cosmicac_ork_store_refusals_total", help: "Batches the ops base refused (another writer moved first).")
+    passes = registry.histogram(
+      "cosmicac_ork_reconcile_seconds", help: "Duration of reconcile passes.",
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5])
+    racksHealthy = registry.gauge(
+      "cosmicac_ork_racks_healthy", help: "Racks whose worker heart-beats in time.")
+    jobsWaiting = registry.gauge(
+      "cosmicac_ork_jobs_waiting", help: "Jobs in scheduling that could not be placed in the last pass.")
+  }
+}
+
 /// The orchestrator: the rack registry (admissions in the store, health from heartbeats) and the
 /// level-triggered reconciler that schedules and places jobs, marks the jobs of silent workers
 /// `unknown`, retries failed jobs, enforces cost limits and raises alerts. Every decision is
@@ -77,6 +115,7 @@ actor Orchestrator {
   private let clock: @Sendable () -> UInt64
   private let logger: Logger
   private let startedAt: UInt64
+  nonisolated let metrics: OrkMetrics
 
   private var workers: [String: WorkerLiveness] = [:]
   /// Placements written by this process whose job the view still shows in `scheduling`.
@@ -94,8 +133,9 @@ actor Orchestrator {
   init(
     store: any OpsStore, settings: OrkSettings, roleOf: @escaping @Sendable ([UInt8]) -> ServiceRole?,
     nudgeWorker: @escaping @Sendable ([UInt8], NudgeRequest) async -> Void, alerts: AlertDispatcher?,
-    clock: @escaping @Sendable () -> UInt64, logger: Logger
+    clock: @escaping @Sendable () -> UInt64, logger: Logger, metrics: MetricsRegistry = MetricsRegistry()
   ) {
+    self.metrics = OrkMetrics(metrics)
     self.store = store
     self.settings = settings
     self.roleOf = roleOf
@@ -187,9 +227,15 @@ actor Orchestrator {
   // MARK: - The pass
 
   private func pass() async {
+    let started = ContinuousClock.now
+    defer {
+      let (seconds, attoseconds) = (ContinuousClock.now - started).components
+      metrics.passes.observe(Double(seconds) + Double(attoseconds) / 1e18)
+    }
     let view = await store.view()
     let now = clock()
     let jobs = view.allJobs()
+    metrics.racksHealthy.set(Double(healthyRackIds(view, now: now).count))
     // One batch per chunk: a refusal of one operation (another writer moved the job meanwhile)
     // leaves the rest applied, and the next pass re-derives whatever is still needed.
     await writeChunked(jobs.flatMap { lifecycleStep($0, view: view, now: now) ?? [] }, what: "lifecycle")
@@ -223,6 +269,7 @@ actor Orchestrator {
       let delay = min(
         milliseconds(settings.retryBackoff) << min(job.attempts, 20), milliseconds(settings.maxRetryBackoff))
       guard now >= failedAt + UInt64(delay) else { return nil }
+      metrics.retries.inc()
       return [.jobEvent(jobId: job.id, event: .retry, at: now)]
     case .deleting where placement == nil:
       return allowed(.deleted, job: job) ? [.jobEvent(jobId: job.id, event: .deleted, at: now)] : nil
@@ -237,6 +284,7 @@ actor Orchestrator {
       guard let placement, JobLifecycle.placedPhases.contains(job.phase),
         isLost(worker: placement.workerKey.lowercased(), now: now)
       else { return nil }
+      metrics.heartbeatLost.inc()
       return [.jobEvent(jobId: job.id, event: .heartbeatLost, at: now)]
     }
   }
@@ -272,12 +320,14 @@ actor Orchestrator {
       scheduler.hold(placement.rackIds, owner: job.owner, gpusPerNode: job.spec.gpuCount)
     }
     var messages: [OpsOperation] = []
+    var waiting = 0
     let ordered = candidates.filter { placing[$0.id] == nil }.sorted {
       ($0.createdAt, $0.id) < ($1.createdAt, $1.id)
     }
     for job in ordered {
       switch scheduler.schedule(job) {
       case .wait(let reason):
+        waiting += 1
         if job.message != reason { messages.append(.jobMessage(jobId: job.id, message: reason)) }
       case .place(let rackIds, let workerKey):
         let placement = Placement(jobId: job.id, workerKey: workerKey.lowercased(), rackIds: rackIds, at: now)
@@ -285,6 +335,7 @@ actor Orchestrator {
         var ops: [OpsOperation] = [.place(placement)]
         if job.message != nil { ops.append(.jobMessage(jobId: job.id, message: nil)) }
         if await write(ops, for: job.id, what: "placement") {
+          metrics.placements.inc()
           logger.info(
             "job placed", ["job.id": .string(job.id), "racks": .string(rackIds.joined(separator: ","))])
           let nudge = nudgeWorker
@@ -296,6 +347,7 @@ actor Orchestrator {
         }
       }
     }
+    metrics.jobsWaiting.set(Double(waiting))
     await writeChunked(messages, what: "message")
   }
 
@@ -314,6 +366,7 @@ actor Orchestrator {
       let cost = Self.cost(of: job, view: view)
       if let limit = job.spec.costLimit, let cost, cost >= limit, job.desired == .running {
         if await write([.enforceCostLimit(jobId: job.id, at: now)], for: job.id, what: "cost limit") {
+          metrics.costLimitStops.inc()
           logger.info("cost limit reached", ["job.id": .string(job.id), "cost": .double(cost)])
         }
       }
@@ -337,6 +390,7 @@ actor Orchestrator {
       try await store.append(ops)
       return true
     } catch {
+      metrics.refusals.inc()
       logger.warning(
         "store refused an update",
         ["job.id": .string(jobId), "what": .string(what), "error": .string("\(error)")])
@@ -419,6 +473,9 @@ actor Orchestrator {
   func heartbeat(caller: [UInt8], _ request: HeartbeatRequest) async throws -> HeartbeatResponse {
     try require(caller, .worker, OrkMethod.heartbeat)
     let callerHex = hexString(caller)
+    let view = await store.view()
+    let unknown = request.rackIds.filter { view.rack($0)?.workerKey.lowercased() != callerHex }
+    if !unknown.isEmpty { throw OrkError.unknownRack(unknown) }
     let wasHealthy = isHealthy(worker: callerHex, now: clock())
     var observations: [String: JobPhase] = [:]
     for observation in request.jobs { observations[observation.jobId] = observation.phase }
@@ -427,7 +484,6 @@ actor Orchestrator {
       logger.info("worker heart-beating", ["peer.key": .string(callerHex)])
       poke()
     } else if !observations.isEmpty {
-      let view = await store.view()
       if request.jobs.contains(where: { view.job($0.jobId)?.phase == .unknown }) { poke() }
     }
     return HeartbeatResponse(intervalMs: settings.heartbeatIntervalMs)

@@ -116,7 +116,7 @@ struct WrkOrkService: Service {
     let alerts = AlertDispatcher(
       sender: CurlWebhookSender(),
       stateFile: (cluster.dataDirectory as NSString).appendingPathComponent("alerts-sent.json"),
-      logger: logger)
+      logger: logger, metrics: context.metrics)
     let orchestrator = Orchestrator(
       store: node, settings: settings, roleOf: { node.role(of: $0) },
       nudgeWorker: { key, request in
@@ -127,7 +127,8 @@ struct WrkOrkService: Service {
           logger.debug(
             "worker nudge failed", ["peer.key": .string(hexString(key)), "error": .string("\(error)")])
         }
-      }, alerts: alerts, clock: systemClockMilliseconds, logger: logger.named("orchestrator"))
+      }, alerts: alerts, clock: systemClockMilliseconds, logger: logger.named("orchestrator"),
+      metrics: context.metrics)
     orchestrator.register(on: node.rpc)
     context.health.setReady("cluster", true)
     defer { context.health.setReady("cluster", false) }

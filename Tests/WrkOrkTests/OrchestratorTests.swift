@@ -118,6 +118,8 @@ import Testing
     #expect(used == ["a": 8, "b": 8])
     let placeOps = f.store.batches.flatMap { $0 }.filter { if case .place = $0 { true } else { false } }
     #expect(placeOps.count == 8, "no placement is ever attempted twice")
+    #expect(f.orchestrator.metrics.placements.value == 8)
+    #expect(f.orchestrator.metrics.jobsWaiting.value == 12)
     #expect(f.store.refusals.isEmpty)
     // The oldest jobs went first.
     #expect(Set(placed.map(\.id)) == Set((0..<8).map { "job_c\($0)" }))
@@ -145,6 +147,8 @@ import Testing
     let lost = try #require(await f.job("job_hb"))
     #expect(lost.phase == .unknown)
     #expect(lost.events.last?.event == "heartbeatLost")
+    #expect(f.orchestrator.metrics.heartbeatLost.value == 1)
+    #expect(f.orchestrator.metrics.racksHealthy.value == 1)
     let statuses = await f.orchestrator.listRacks().racks
     let ownerRack = try #require(
       statuses.first { $0.rack.workerKey == hexString(OrkFixture.workerKeys[owner]) })
@@ -245,6 +249,26 @@ import Testing
       nudgeWorker: { _, _ in },
       alerts: nil, clock: f.clock.function, logger: .init(label: "t", level: .error))
     #expect(try await again.registerRack(caller: worker, RegisterRackRequest(rack: declared)).admitted)
+  }
+
+  @Test func heartbeatForAnUnregisteredRackAsksTheWorkerToRegister() async throws {
+    let f = try await OrkFixture()
+    try await f.addRack(OrkFixture.rack("mine", worker: 0), worker: 0)
+    try await f.addRack(OrkFixture.rack("theirs", worker: 1), worker: 1)
+    let worker = OrkFixture.workerKeys[0]
+    for rackIds in [["ghost"], ["mine", "theirs"]] {
+      do {
+        _ = try await f.orchestrator.heartbeat(
+          caller: worker, HeartbeatRequest(rackIds: rackIds, jobs: [], at: 0))
+        Issue.record("a heartbeat for \(rackIds) was accepted")
+      } catch let error as OrkError {
+        #expect(error.code == .unknownRack)
+        #expect(error.message.contains(rackIds.last!))
+      }
+    }
+    let reply = try await f.orchestrator.heartbeat(
+      caller: worker, HeartbeatRequest(rackIds: ["mine"], jobs: [], at: 0))
+    #expect(reply.intervalMs == 5000)
   }
 
   @Test func peersFileRacksAreAdmitted() async throws {
