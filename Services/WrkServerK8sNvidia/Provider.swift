@@ -61,4 +61,12 @@ protocol JobProvider: Sendable {
   func observe(jobId: String) async throws(ProviderError) -> ProviderPhase?
   /// The ids of the jobs that have objects (to adopt after a restart and to collect orphans).
   func jobIds() async throws(ProviderError) -> Set<String>
+  /// Shuts every workload down, keeping the objects (local: `--stop-agents-on-exit` when the
+  /// worker exits; the next worker starts them again). Default: leave them running.
+  func stopAll() async
+}
+
+extension JobProvider {
+  /// Leaves workloads running (VMs outlive their worker).
+  func stopAll() async {}
 }

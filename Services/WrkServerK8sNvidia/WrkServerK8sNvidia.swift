@@ -23,6 +23,9 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
     kubernetes: KubeVirt VMs), reports their phases, agent keys and GPU-seconds to the store, and
     serves its internal HRPC methods (nudge for peers, agentHeartbeat for the agents it started),
     plus the admin endpoint (/healthz, /readyz, /metrics on 127.0.0.1).
+
+    Subcommands: `wrk-server-k8s-nvidia preflight --help` (check a Kubernetes cluster against the
+    requirements) and `wrk-server-k8s-nvidia render --help` (print a job's Kubernetes objects).
     """
 
   static let peersOption = ConfigOption(
@@ -55,8 +58,16 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
     help:
       "comma-separated paths the agents must not see even under bound system directories (the data dir is always hidden)"
   )
+  static let stopAgentsOnExitOption = ConfigOption(
+    "stop-agents-on-exit", valueName: "BOOL",
+    help:
+      "local: stop the agents when the worker exits (else they keep running and a restarted worker adopts them)",
+    default: "false")
   static let kubeconfigOption = ConfigOption(
     "kubeconfig", valueName: "PATH", help: "kubeconfig of the cluster (provider kubernetes)")
+  static let kubeSettingsOption = ConfigOption(
+    "kube-settings", valueName: "FILE",
+    help: "kubernetes provider settings JSON (GPU resource names, image catalogue, storage class, context)")
   static let listenHostOption = ConfigOption(
     "listen-host", valueName: "HOST", help: "host of the swarm (internal HRPC) TCP listener",
     default: "127.0.0.1")
@@ -75,7 +86,9 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
   static var serviceOptions: [ConfigOption] {
     [
       peersOption, providerOption, rackIdOption, locationOption, gpuModelOption, gpuCountOption, priceOption,
-      agentDirOption, sandboxOption, sandboxHideOption, kubeconfigOption, listenHostOption, listenPortOption,
+      agentDirOption, sandboxOption, sandboxHideOption, stopAgentsOnExitOption, kubeconfigOption,
+      kubeSettingsOption,
+      listenHostOption, listenPortOption,
       reconcileIntervalOption, usageIntervalOption, stopGraceOption,
     ]
   }
@@ -91,7 +104,9 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
   var agentDirectory: String?
   var sandbox: SandboxMode
   var sandboxHide: [String]
+  var stopAgentsOnExit: Bool
   var kubeconfig: String?
+  var kubeSettings: String?
   var listenHost: String
   var listenPort: Int
   var reconcileInterval: Duration
@@ -127,7 +142,9 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
       sandbox: reader.choice(sandboxOption, default: SandboxMode.bwrap),
       sandboxHide: hide.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter {
         !$0.isEmpty
-      }, kubeconfig: reader.optionalString(kubeconfigOption),
+      }, stopAgentsOnExit: reader.bool(stopAgentsOnExitOption, default: false),
+      kubeconfig: reader.optionalString(kubeconfigOption),
+      kubeSettings: reader.optionalString(kubeSettingsOption),
       listenHost: reader.host(listenHostOption, default: "127.0.0.1"),
       listenPort: reader.port(listenPortOption, default: 0),
       reconcileInterval: duration(reconcileIntervalOption, "2s", minimum: .milliseconds(10)),
@@ -231,14 +248,31 @@ struct WorkerService: Service {
     let link = RackLink(rack: rack, ork: ork, reconciler: reconciler, logger: logger.named("rack"))
     context.health.setReady("cluster", true)
     defer { context.health.setReady("cluster", false) }
-    try await withThrowingTaskGroup(of: Void.self) { group in
-      group.addTask { try await node.run() }
-      group.addTask { await reconciler.run() }
-      group.addTask { await link.run() }
-      try await group.next()
-      group.cancelAll()
-      try await group.waitForAll()
+    var failure: (any Error)?
+    do {
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await node.run() }
+        group.addTask { await reconciler.run() }
+        group.addTask { await link.run() }
+        if let kubernetes = provider as? KubernetesProvider {
+          // Its informers; a change to a job's objects is a reason to reconcile now.
+          group.addTask { try await kubernetes.run() }
+          group.addTask {
+            for await _ in kubernetes.jobChanges { await reconciler.nudge() }
+          }
+        }
+        try await group.next()
+        group.cancelAll()
+        try await group.waitForAll()
+      }
+    } catch {
+      failure = error
     }
+    if config.stopAgentsOnExit {
+      logger.info("stopping every agent (--stop-agents-on-exit)")
+      await provider.stopAll()
+    }
+    if let failure { throw failure }
   }
 
   /// Calls wrk-ork (the first of its keys that answers).
@@ -262,8 +296,10 @@ struct WorkerService: Service {
     let logger = context.logger
     switch config.provider {
     case .kubernetes:
-      throw WorkerStartupError(
-        "provider kubernetes: the KubeVirt provider is not built into this worker yet (use --provider local)")
+      var settings = KubernetesProviderSettings()
+      if let path = config.kubeSettings { settings = try KubernetesProviderSettings.load(path: path) }
+      return try KubernetesProvider.make(
+        kubeconfigPath: config.kubeconfig, settings: settings, logger: logger.named("kubernetes"))
     case .local:
       let agentDirectory =
         config.agentDirectory.map(absolutePath)

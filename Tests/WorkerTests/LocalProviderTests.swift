@@ -134,6 +134,22 @@ func providerJob(_ jobId: String, nodes: Int) -> ProviderJob {
     _ = try await provider.observe(jobId: job.job.id)
   }
 
+  @Test func stopAllEndsEveryAgentAndKeepsTheDirectories() async throws {
+    let setup = try Setup(sandbox: .bwrap)
+    let provider = try setup.provider()
+    for id in ["job_s1", "job_s2"] { try await provider.ensure(providerJob(id, nodes: 1), desired: .running) }
+    let pids = [
+      await provider.runningPid(jobId: "job_s1", node: 0),
+      await provider.runningPid(jobId: "job_s2", node: 0),
+    ].compactMap { $0 }
+    #expect(pids.count == 2)
+    await provider.stopAll()
+    for pid in pids { #expect(!ProcessControl.isAlive(pid)) }
+    #expect(try await provider.observe(jobId: "job_s1") == .stopped)
+    #expect(try await provider.jobIds() == ["job_s1", "job_s2"])
+    for id in ["job_s1", "job_s2"] { #expect(try await provider.remove(jobId: id)) }
+  }
+
   @Test func aStalePidFileOfAnotherProcessIsNotAdopted() async throws {
     let setup = try Setup(sandbox: .bwrap)
     let provider = try setup.provider()

@@ -123,6 +123,14 @@ actor LocalProvider: JobProvider {
     return Set(names.filter { Self.isValidId($0) && isDirectory(path($0)) })
   }
 
+  /// Stops every agent (SIGTERM, SIGKILL after the grace), keeping the directories.
+  func stopAll() async {
+    let jobs = (try? await jobIds()) ?? []
+    for jobId in jobs.sorted() {
+      for directory in nodeDirectories(jobId) { await stop(directory: directory) }
+    }
+  }
+
   // MARK: Nodes
 
   /// The work directory of node `index` of `jobId` (bound at `/job` in the sandbox).

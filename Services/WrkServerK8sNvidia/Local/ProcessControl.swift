@@ -132,7 +132,11 @@ enum ProcessControl {
     let deadline = ContinuousClock.now + limit
     while isAlive(pid) {
       if ContinuousClock.now >= deadline { return false }
-      try? await Task.sleep(for: .milliseconds(20))
+      if Task.isCancelled {
+        usleep(20_000)  // a shutdown path: sleeping would return at once
+      } else {
+        try? await Task.sleep(for: .milliseconds(20))
+      }
     }
     return true
   }
