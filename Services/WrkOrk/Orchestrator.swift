@@ -447,8 +447,11 @@ actor Orchestrator {
     var rack = request.rack
     rack.workerKey = rack.workerKey.lowercased()
     if let problem = Self.problem(of: rack) { return RegisterRackResponse(admitted: false, reason: problem) }
-    guard let key = bytes(hex: rack.workerKey), roleOf(key) == .worker else {
-      return RegisterRackResponse(admitted: false, reason: "workerKey is not a worker in peers.json")
+    // app-node admits a new worker key as an ops writer just before; that may not have reached
+    // this replica yet, so an unknown key is accepted and only another service's key refused.
+    if let key = bytes(hex: rack.workerKey), let role = roleOf(key), role != .worker {
+      return RegisterRackResponse(
+        admitted: false, reason: "workerKey belongs to \(role.rawValue), not a worker")
     }
     let view = await store.view()
     if let stored = view.rack(rack.id), stored.workerKey.lowercased() != rack.workerKey,

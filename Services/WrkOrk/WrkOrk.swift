@@ -17,13 +17,6 @@ struct WrkOrkConfiguration: ServiceConfiguration {
     the keys of peers.json, plus the admin endpoint (/healthz, /readyz, /metrics on 127.0.0.1).
     """
 
-  static let peersOption = ConfigOption(
-    "peers", valueName: "FILE", help: "peers.json: every service key and role, admitted racks, DHT bootstrap")
-  static let listenHostOption = ConfigOption(
-    "listen-host", valueName: "HOST", help: "host of the swarm (internal HRPC) TCP listener",
-    default: "127.0.0.1")
-  static let listenPortOption = ConfigOption(
-    "listen-port", valueName: "N", help: "port of the swarm TCP listener (0 = a free port)", default: "0")
   static let gpuQuotaOption = ConfigOption(
     "gpu-quota", valueName: "N", help: "GPUs one user may hold over live placements (0 = unlimited)",
     default: "0")
@@ -39,22 +32,21 @@ struct WrkOrkConfiguration: ServiceConfiguration {
     default: "\(OpsOperations().maxRetries)")
 
   static var serviceOptions: [ConfigOption] {
-    [
-      peersOption, listenHostOption, listenPortOption, gpuQuotaOption, heartbeatTimeoutOption,
-      reconcileIntervalOption, maxRetriesOption,
+    ClusterOptions.options + [
+      gpuQuotaOption, heartbeatTimeoutOption, reconcileIntervalOption, maxRetriesOption,
     ]
   }
 
   var common: CommonOptions
-  var peersPath: String
-  var listenHost: String
-  var listenPort: Int
+  var cluster: ClusterOptions
   var settings: OrkSettings
 
   static func read(from reader: inout ConfigReader) -> WrkOrkConfiguration {
     let common = CommonOptions.read(from: &reader, service: serviceName)
-    let peers = reader.optionalString(peersOption)
-    if peers == nil { reader.report("peers: required (the peers.json written by scripts/keygen)") }
+    let cluster = ClusterOptions.read(from: &reader)
+    if cluster.peersFile == nil {
+      reader.report("peers: required (the peers.json written by scripts/keygen)")
+    }
     var settings = OrkSettings()
     settings.gpuQuota = reader.int(gpuQuotaOption, default: 0, range: 0...1_000_000)
     let durationProblem = "is not a duration (use e.g. 15s, 500ms, 2m)"
@@ -68,9 +60,7 @@ struct WrkOrkConfiguration: ServiceConfiguration {
     settings.reconcileInterval = parseDuration(interval) ?? .seconds(2)
     settings.maxRetries = reader.int(
       maxRetriesOption, default: OpsOperations().maxRetries, range: 0...OpsOperations().maxRetries)
-    return WrkOrkConfiguration(
-      common: common, peersPath: peers ?? "", listenHost: reader.host(listenHostOption, default: "127.0.0.1"),
-      listenPort: reader.port(listenPortOption, default: 0), settings: settings)
+    return WrkOrkConfiguration(common: common, cluster: cluster, settings: settings)
   }
 }
 
@@ -92,30 +82,28 @@ func parseDuration(_ text: String) -> Duration? {
 
 /// The services `wrk-ork` runs besides its admin endpoint: its cluster node with the orchestrator.
 func buildWrkOrk(_ config: WrkOrkConfiguration, _ context: ServiceContext) throws -> [any Service] {
-  let peers = try PeersFile.load(path: config.peersPath)
-  let keyPair = try Ed25519KeyPair(seed: context.identitySeed)
-  var settings = config.settings
-  settings.admittedRacks = peers.racks
-  var cluster = ClusterConfiguration(
-    role: .wrkOrk, keyPair: keyPair, peers: peers, dataDirectory: config.common.dataDirectory)
-  cluster.listenHost = config.listenHost
-  cluster.listenPort = config.listenPort
   context.health.addGate("cluster")
-  return [WrkOrkService(cluster: cluster, settings: settings, context: context)]
+  return [WrkOrkService(config: config, context: context)]
 }
 
-/// The cluster node (store, swarm, internal HRPC) and the orchestrator on it.
+/// The cluster node (store, swarm, internal HRPC) and the orchestrator on it; the node is opened in
+/// `run()` (it is asynchronous), so a bad peers file or key fails the service with its reason.
 struct WrkOrkService: Service {
-  let cluster: ClusterConfiguration
-  let settings: OrkSettings
+  let config: WrkOrkConfiguration
   let context: ServiceContext
 
   func run() async throws {
     let logger = context.logger
-    let node = try await ClusterNode(configuration: cluster, logger: logger)
+    let dataDirectory = config.common.dataDirectory
+    guard
+      let node = try await config.cluster.makeNode(
+        role: .wrkOrk, dataDirectory: dataDirectory, logger: logger)
+    else { throw ClusterError.badConfiguration("wrk-ork needs --peers") }
+    var settings = config.settings
+    settings.admittedRacks = node.configuration.peers.racks
     let alerts = AlertDispatcher(
       sender: CurlWebhookSender(),
-      stateFile: (cluster.dataDirectory as NSString).appendingPathComponent("alerts-sent.json"),
+      stateFile: (dataDirectory as NSString).appendingPathComponent("alerts-sent.json"),
       logger: logger, metrics: context.metrics)
     let orchestrator = Orchestrator(
       store: node, settings: settings, roleOf: { node.role(of: $0) },

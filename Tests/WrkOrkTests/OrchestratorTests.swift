@@ -218,6 +218,13 @@ import Testing
     #expect(refused.reason?.contains("not admitted") == true)
     #expect(await f.store.view().rack("r1") == nil)
 
+    // A rack cannot be served by another service's key.
+    var wrongKey = rack
+    wrongKey.workerKey = hexString(OrkFixture.appKey)
+    let wrong = try await f.orchestrator.admitRack(
+      caller: OrkFixture.appKey, AdmitRackRequest(rack: wrongKey))
+    #expect(!wrong.admitted && wrong.reason?.contains("app-node") == true)
+
     // A worker may not admit racks.
     await #expect(throws: OrkError.self) {
       _ = try await f.orchestrator.admitRack(caller: worker, AdmitRackRequest(rack: rack))
