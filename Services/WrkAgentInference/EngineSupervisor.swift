@@ -56,6 +56,7 @@ final class EngineSupervisor: Sendable {
   >(
     (.loading, [:], 0))
   private let restarts = Atomic<Int>(0)
+  private let pid = Atomic<Int32>(0)
 
   init(settings: EngineSettings, logger: Logger) {
     self.settings = settings
@@ -69,6 +70,9 @@ final class EngineSupervisor: Sendable {
 
   /// The current state.
   var current: EngineState { state.withLock { $0.current } }
+
+  /// The running engine's process id (0 when none).
+  var enginePID: Int32 { pid.load(ordering: .relaxed) }
 
   /// How many times the engine was restarted.
   var restartCount: Int { restarts.load(ordering: .relaxed) }
@@ -119,8 +123,10 @@ final class EngineSupervisor: Sendable {
         backoff = min(backoff * 2, settings.maxBackoff)
         continue
       }
+      pid.store(process.processIdentifier, ordering: .relaxed)
       let outcome = await watch(process)
       await process.stop(grace: settings.stopGrace)
+      pid.store(0, ordering: .relaxed)
       if Task.isCancelled { return }
       set(.failed(outcome.reason))
       if outcome.wasReady { backoff = settings.initialBackoff }
@@ -230,6 +236,9 @@ final class EngineProcess: Sendable {
       ])
     return engine
   }
+
+  /// The process id.
+  var processIdentifier: Int32 { process.processIdentifier }
 
   /// The exit status once it exited.
   var exitStatus: Int32? { status.withLock { $0 } }
