@@ -338,3 +338,31 @@ final class Counter90: Sendable {
     redis.stop()
   }
 }
+
+@Suite(.serialized) struct OpenAIClientTests {
+  /// The official `openai` Python client (PyPI `openai`) works against the proxy unchanged.
+  @Test(.timeLimit(.minutes(1)))
+  func officialPythonClientWorksUnchanged() async throws {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("scripts/inference/openai_check.py").path
+    let f = try await Fixture.make()
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", script, "http://127.0.0.1:\(f.proxy.port)/v1", f.aliceKey, "m-a"]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let finished = await Task.detached { () -> (Int32, String) in
+      let data = output.fileHandleForReading.readDataToEndOfFile()
+      process.waitUntilExit()
+      return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }.value
+    if finished.0 == 3 {
+      Issue.record("the openai Python client is not installed (pip install openai): \(finished.1)")
+    }
+    #expect(finished.0 == 0, "openai_check.py: \(finished.1)")
+    #expect(finished.1.contains("openai client checks passed"))
+    await f.stop()
+  }
+}
