@@ -238,8 +238,13 @@ actor Orchestrator {
     metrics.racksHealthy.set(Double(healthyRackIds(view, now: now).count))
     // One batch per chunk: a refusal of one operation (another writer moved the job meanwhile)
     // leaves the rest applied, and the next pass re-derives whatever is still needed.
-    await writeChunked(jobs.flatMap { lifecycleStep($0, view: view, now: now) ?? [] }, what: "lifecycle")
-    await schedule(jobs.filter { $0.phase == .scheduling && $0.desired == .running }, view: view, now: now)
+    let steps = jobs.flatMap { lifecycleStep($0, view: view, now: now) ?? [] }
+    await writeChunked(steps, what: "lifecycle")
+    // Jobs just moved to `scheduling` (or retried) are placed in this same pass.
+    let current = steps.isEmpty ? view : await store.view()
+    let waiting = steps.isEmpty ? jobs : current.allJobs()
+    await schedule(
+      waiting.filter { $0.phase == .scheduling && $0.desired == .running }, view: current, now: now)
     await enforceCosts(view: await store.view(), now: now)
   }
 
@@ -320,6 +325,7 @@ actor Orchestrator {
       scheduler.hold(placement.rackIds, owner: job.owner, gpusPerNode: job.spec.gpuCount)
     }
     var messages: [OpsOperation] = []
+    var placements: [(placement: Placement, clearMessage: Bool)] = []
     var waiting = 0
     let ordered = candidates.filter { placing[$0.id] == nil }.sorted {
       ($0.createdAt, $0.id) < ($1.createdAt, $1.id)
@@ -332,23 +338,38 @@ actor Orchestrator {
       case .place(let rackIds, let workerKey):
         let placement = Placement(jobId: job.id, workerKey: workerKey.lowercased(), rackIds: rackIds, at: now)
         placing[job.id] = placement
-        var ops: [OpsOperation] = [.place(placement)]
-        if job.message != nil { ops.append(.jobMessage(jobId: job.id, message: nil)) }
-        if await write(ops, for: job.id, what: "placement") {
-          metrics.placements.inc()
-          logger.info(
-            "job placed", ["job.id": .string(job.id), "racks": .string(rackIds.joined(separator: ","))])
-          let nudge = nudgeWorker
-          if let key = bytes(hex: workerKey) {
-            Task { await nudge(key, NudgeRequest(jobId: job.id)) }
-          }
-        } else {
-          placing[job.id] = nil
-        }
+        placements.append((placement, job.message != nil))
       }
     }
+    if !placements.isEmpty { await place(placements) }
     metrics.jobsWaiting.set(Double(waiting))
     await writeChunked(messages, what: "message")
+  }
+
+  /// Writes `placements` in batches, then nudges the worker of each one the view shows applied
+  /// (the others are forgotten and reconsidered next pass).
+  private func place(_ placements: [(placement: Placement, clearMessage: Bool)]) async {
+    let ops = placements.flatMap { entry -> [OpsOperation] in
+      entry.clearMessage
+        ? [.place(entry.placement), .jobMessage(jobId: entry.placement.jobId, message: nil)]
+        : [.place(entry.placement)]
+    }
+    await writeChunked(ops, what: "placement")
+    let view = await store.view()
+    let nudge = nudgeWorker
+    for (placement, _) in placements {
+      guard view.placement(jobId: placement.jobId) == placement else {
+        placing[placement.jobId] = nil
+        continue
+      }
+      metrics.placements.inc()
+      logger.info(
+        "job placed",
+        ["job.id": .string(placement.jobId), "racks": .string(placement.rackIds.joined(separator: ","))])
+      if let key = bytes(hex: placement.workerKey) {
+        Task { await nudge(key, NudgeRequest(jobId: placement.jobId)) }
+      }
+    }
   }
 
   /// The cost of `job` so far: GPU-hours x its racks' mean price per GPU-hour; nil when unplaced.

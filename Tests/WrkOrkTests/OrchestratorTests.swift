@@ -11,8 +11,7 @@ import Testing
     try await f.addRack(OrkFixture.rack("snug", worker: 1, gpus: 4), worker: 1)
     try await f.create(OrkFixture.job("job_1", gpus: 4))
 
-    await f.orchestrator.reconcile()
-    #expect(await f.job("job_1")?.phase == .scheduling)
+    // One pass: pending -> scheduling, then placed from the updated view.
     await f.orchestrator.reconcile()
     let job = try #require(await f.job("job_1"))
     #expect(job.phase == .provisioning)
