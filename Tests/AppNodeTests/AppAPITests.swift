@@ -18,7 +18,7 @@ struct AppAPITests {
         group.addTask { _ = await fixture.api.verifyAPIKey(created.key) }
       }
     }
-    let record = try #require(await fixture.api.store.apiKey(id: created.record.id))
+    let record = try #require(try await fixture.api.keys.record(id: created.record.id))
     #expect(record.revoked)
     #expect(await fixture.api.verifyAPIKey(created.key) == nil)
   }

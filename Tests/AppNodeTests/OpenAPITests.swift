@@ -1,3 +1,4 @@
+import CosmicCore
 import Foundation
 import HTTP
 import Testing
@@ -11,6 +12,7 @@ struct OpenAPITests {
     let fixture = try await APIFixture()
     let reply = try await fixture.call(.get, "/api/v1/openapi.json")
     #expect(reply.status == 200)
+    #expect(reply.body == (try BodyJSON.encode(fixture.routes.service.document)))
     let document = try #require(reply.json)
     #expect(document["openapi"] as? String == "3.1.0")
     let paths = try #require(document["paths"] as? [String: [String: Any]])
@@ -30,7 +32,7 @@ struct OpenAPITests {
         }
       }
     }
-    #expect(registered.count == 13)
+    #expect(registered.count == 25)
     #expect(documented == registered)
 
     let login = try #require(paths["/api/v1/auth/login"]?["post"] as? [String: Any])
@@ -54,11 +56,78 @@ struct OpenAPITests {
       ("CreatedAPIKey", CreatedAPIKey(apiKey: APIKeyBody(apiKey), key: "cak")),
       ("UserList", UserList(users: [])), ("APIKeyList", APIKeyList(apiKeys: [])),
       ("ClientKeyList", ClientKeyList(clientKeys: [])),
+      ("JobSummary", JobSummary(Self.job)), ("JobDetail", JobDetail(Self.job)),
+      ("CreateJobRequest", CreateJobRequest(Self.job.spec)), ("JobChange", JobChange(Self.job)),
+      ("JobEvent", JobEventBody(Self.job.events[0])), ("JobAgent", JobAgentBody(node: 0, publicKey: "ab")),
+      ("JobPage", JobPage(items: [], nextCursor: "c")),
+      ("JobEventList", JobEventList(jobId: "j", events: [])),
+      ("ConnectInfo", ConnectInfo(hrpcPublicKey: "ab", bootstrap: [])), ("RackList", RackList(racks: [])),
+      (
+        "RackStatus",
+        RackStatus(
+          rack: Rack(
+            id: "r", workerKey: "ab", location: "us", provider: "local", gpuModel: "g", gpuCount: 1,
+            pricePerGpuHour: 1), usedGpus: 0, freeGpus: 1, healthy: true, lastHeartbeatAt: 5)
+      ),
     ]
     for (name, body) in bodies {
       let data = try JSONEncoder().encode(body)
       let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
       #expect(Set(object.keys) == Set(APISchemas.properties(of: name)), "\(name)")
+    }
+  }
+
+  /// A job with every optional field set, so encoded bodies show every property.
+  static let job: Job = {
+    var job = Job(
+      id: "job_0123456789abcdef", owner: "usr_1", idempotencyKey: "k",
+      spec: JobSpec(
+        name: "n", tags: ["t"], location: "us", kind: .managedInference, gpuModel: "g", gpuCount: 1,
+        costLimit: 5, alerts: [AlertTarget(url: "https://h", costThresholds: [1])], cuda: "CUDA 12.8",
+        cpuPerGpu: 4, memoryGbPerGpu: 8, image: "i", diskGb: 20, model: "a/b",
+        serving: ServingConfig(maxModelLength: 9, dtype: "auto", gpuMemoryUtilization: 0.5, extraArgs: ["x"]),
+        replicas: 1, endpoint: EndpointOptions(name: "e", maxTokensCap: 1, nCap: 1)),
+      createdAt: 1)
+    job.message = "m"
+    job.failureReason = "f"
+    job.agents = [JobAgent(node: 0, publicKey: "ab")]
+    job.events = [
+      try! JSONDecoder().decode(
+        JobEventRecord.self,
+        from: Data(#"{"at":1,"actor":"app-node","event":"create","reason":"r","phase":"pending"}"#.utf8))
+    ]
+    return job
+  }()
+
+  @Test("the served document passes the OpenAPI 3.1 structural check, which catches broken documents")
+  func structure() async throws {
+    let fixture = try await APIFixture()
+    let reply = try await fixture.call(.get, "/api/v1/openapi.json")
+    let document = try #require(reply.json)
+    #expect(OpenAPIStructure.problems(document) == [])
+    var broken = document
+    broken["openapi"] = "3.0.0"
+    var paths = try #require(broken["paths"] as? [String: Any])
+    var jobs = try #require(paths["/api/v1/jobs/{id}"] as? [String: Any])
+    var get = try #require(jobs["get"] as? [String: Any])
+    get["parameters"] = []
+    get["responses"] = ["2x": ["description": "x"]]
+    jobs["get"] = get
+    jobs["fetch"] = [:] as [String: Any]
+    paths["/api/v1/jobs/{id}"] = jobs
+    paths["/api/v1/jobs"] = ["get": ["operationId": "getJob", "responses": ["200": ["description": "ok"]]]]
+    broken["paths"] = paths
+    var components = try #require(broken["components"] as? [String: Any])
+    var schemas = try #require(components["schemas"] as? [String: Any])
+    schemas["Bad"] = ["type": "thing", "$ref": "#/components/schemas/Missing"]
+    components["schemas"] = schemas
+    broken["components"] = components
+    let problems = OpenAPIStructure.problems(broken)
+    for expected in [
+      "openapi must be 3.1.x", "path parameters do not match", "bad status 2x", "not an operation",
+      "duplicate operationId getJob", "does not resolve",
+    ] {
+      #expect(problems.contains { $0.contains(expected) }, "\(expected): \(problems)")
     }
   }
 

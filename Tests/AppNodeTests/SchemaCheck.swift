@@ -37,6 +37,13 @@ struct SchemaCheck {
     return validate(value, against: schema, at: "\(method) \(template) \(status) body")
   }
 
+  /// Whether a JSONSerialization value is a JSON boolean (not the numbers 0 or 1).
+  static func isBoolean(_ value: Any) -> Bool {
+    guard let number = value as? NSNumber else { return false }
+    let type = String(cString: number.objCType)
+    return type == "c" || type == "B"
+  }
+
   static func matches(template: String, path: String) -> Bool {
     let a = template.split(separator: "/")
     let b = path.split(separator: "/")
@@ -87,13 +94,19 @@ struct SchemaCheck {
       {
         problems.append("\(location): \(text) does not match \(pattern)")
       }
-      if schema["format"] as? String == "date-time", ISO8601DateFormatter().date(from: text) == nil {
+      let fractional = ISO8601DateFormatter()
+      fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+      if schema["format"] as? String == "date-time", ISO8601DateFormatter().date(from: text) == nil,
+        fractional.date(from: text) == nil
+      {
         problems.append("\(location): \(text) is not a date-time")
       }
     case "integer":
-      if !(value is Int) || value is Bool { problems.append("\(location): expected an integer") }
+      if !(value is Int) || Self.isBoolean(value) { problems.append("\(location): expected an integer") }
+    case "number":
+      if !(value is NSNumber) || Self.isBoolean(value) { problems.append("\(location): expected a number") }
     case "boolean":
-      if !(value is Bool) { problems.append("\(location): expected a boolean") }
+      if !Self.isBoolean(value) { problems.append("\(location): expected a boolean") }
     default:
       break
     }
