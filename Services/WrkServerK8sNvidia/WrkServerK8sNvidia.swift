@@ -58,6 +58,10 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
     help:
       "comma-separated paths the agents must not see even under bound system directories (the data dir is always hidden)"
   )
+  static let inferenceEngineOption = ConfigOption(
+    "inference-engine", valueName: "PATH",
+    help: "local: an OpenAI-compatible engine executable Managed Inference agents run instead of vLLM"
+      + " (started as \"PATH --model {model} --port {port}\" inside the sandbox)")
   static let stopAgentsOnExitOption = ConfigOption(
     "stop-agents-on-exit", valueName: "BOOL",
     help:
@@ -86,7 +90,8 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
   static var serviceOptions: [ConfigOption] {
     [
       peersOption, providerOption, rackIdOption, locationOption, gpuModelOption, gpuCountOption, priceOption,
-      agentDirOption, sandboxOption, sandboxHideOption, stopAgentsOnExitOption, kubeconfigOption,
+      agentDirOption, sandboxOption, sandboxHideOption, inferenceEngineOption, stopAgentsOnExitOption,
+      kubeconfigOption,
       kubeSettingsOption,
       listenHostOption, listenPortOption,
       reconcileIntervalOption, usageIntervalOption, stopGraceOption,
@@ -105,6 +110,7 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
   var sandbox: SandboxMode
   var sandboxHide: [String]
   var stopAgentsOnExit: Bool
+  var inferenceEngine: String?
   var kubeconfig: String?
   var kubeSettings: String?
   var listenHost: String
@@ -143,6 +149,7 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
       sandboxHide: hide.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter {
         !$0.isEmpty
       }, stopAgentsOnExit: reader.bool(stopAgentsOnExitOption, default: false),
+      inferenceEngine: reader.optionalString(inferenceEngineOption),
       kubeconfig: reader.optionalString(kubeconfigOption),
       kubeSettings: reader.optionalString(kubeSettingsOption),
       listenHost: reader.host(listenHostOption, default: "127.0.0.1"),
@@ -319,6 +326,16 @@ struct WorkerService: Service {
       var local = LocalProviderConfiguration(
         root: dataDirectory + "/local", sandbox: config.sandbox, executables: executables)
       local.stopGrace = config.stopGrace
+      if let engine = config.inferenceEngine.map(absolutePath) {
+        guard FileManager.default.isExecutableFile(atPath: engine) else {
+          throw WorkerStartupError("--inference-engine \(engine) is missing or not executable")
+        }
+        local.helpers = [engine]
+        let name = (engine as NSString).lastPathComponent
+        local.extraArguments[.managedInference] = [
+          "--engine-command", "{bin}/\(name) --model {model} --port {port}",
+        ]
+      }
       local.hiddenPaths = [dataDirectory] + config.sandboxHide.map(absolutePath)
       if let bwrap = ["/usr/bin/bwrap", "/bin/bwrap", "/usr/local/bin/bwrap"].first(where: {
         FileManager.default.isExecutableFile(atPath: $0)

@@ -16,6 +16,7 @@ func writeScriptAgent(in directory: String, secret: String) throws -> String {
     echo start >> starts
     if [ -r "$2" ]; then echo config-readable > probe; else echo config-missing > probe; fi
     if [ -e "\(secret)" ]; then echo SECRET-VISIBLE >> probe; fi
+    if [ "$3" = "--engine-command" ] && [ -x "${4%% *}" ]; then echo "helper-runnable ${4}" >> probe; fi
     trap 'echo term >> terms; exit 0' TERM
     while :; do sleep 0.05 & wait $!; done
     """
@@ -132,6 +133,26 @@ func providerJob(_ jobId: String, nodes: Int) -> ProviderJob {
     #expect(try await adopted.jobIds().isEmpty)
     // Reap what the first instance spawned (a worker restart in a real deployment has no such child).
     _ = try await provider.observe(jobId: job.job.id)
+  }
+
+  @Test(arguments: [SandboxMode.bwrap, .none])
+  func helpersAreReachableByTheAgent(sandbox: SandboxMode) async throws {
+    let setup = try Setup(sandbox: sandbox)
+    let engine = setup.scratch.path + "/fake-engine"
+    try "#!/bin/sh\nexit 0\n".write(toFile: engine, atomically: true, encoding: .utf8)
+    chmod(engine, 0o755)
+    var configuration = setup.configuration
+    configuration.executables[.managedInference] = configuration.executables[.gpuContainer]
+    configuration.helpers = [engine]
+    configuration.extraArguments[.managedInference] = ["--engine-command", "{bin}/fake-engine --port {port}"]
+    let provider = try LocalProvider(configuration: configuration)
+    var job = providerJob("job_engine", nodes: 1)
+    job.job.spec = MeshFixture.spec(kind: .managedInference)
+    try await provider.ensure(job, desired: .running)
+    let expected = sandbox == .bwrap ? BubblewrapSandbox.binPath + "/fake-engine" : engine
+    let probe = provider.workDirectory("job_engine", 0) + "/probe"
+    #expect(await eventually { lines(probe).contains("helper-runnable \(expected) --port {port}") })
+    #expect(try await provider.remove(jobId: "job_engine"))
   }
 
   @Test func stopAllEndsEveryAgentAndKeepsTheDirectories() async throws {

@@ -11,8 +11,11 @@ struct LocalProviderConfiguration: Sendable {
   var bwrapPath = "/usr/bin/bwrap"
   /// The agent executable per job type (absolute paths).
   var executables: [JobKind: String]
-  /// Arguments after `--config-file <path>`.
-  var extraArguments: [String] = []
+  /// Arguments after `--config-file <path>`, per job type. `{bin}/<name>` names a helper.
+  var extraArguments: [JobKind: [String]] = [:]
+  /// Further executables the agents run (an inference engine): bound read-only into the sandbox
+  /// at `/opt/cosmicac/bin/<name>`, which `{bin}/<name>` in `extraArguments` stands for.
+  var helpers: [String] = []
   /// How long a stopped agent gets between SIGTERM and SIGKILL.
   var stopGrace: Duration = .seconds(5)
   /// Paths the agents must not see (the worker's data directory, keys, the Redis socket).
@@ -152,8 +155,12 @@ actor LocalProvider: JobProvider {
       }
     }
     guard let text = try? String(contentsOfFile: directory + "/agent.pid", encoding: .utf8),
-      let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), ProcessControl.isAlive(pid),
-      let commandLine = ProcessControl.commandLine(pid),
+      let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), ProcessControl.isAlive(pid)
+    else { return nil }
+    // A child this instance spawned is trusted (its command line is briefly empty while it execs);
+    // any other process must name this node's work directory (pid reuse, a stale file).
+    if children[directory]?.pid == pid { return pid }
+    guard let commandLine = ProcessControl.commandLine(pid),
       commandLine.contains(where: { BubblewrapSandbox.isInside($0, directory + "/work") })
     else { return nil }
     return pid
@@ -186,19 +193,31 @@ actor LocalProvider: JobProvider {
       "COSMICAC_JOB_ID": job.id, "COSMICAC_NODE": String(node.index), "LANG": "C.UTF-8",
     ]
     var argv: [String]
+    let extra = configuration.extraArguments[job.spec.kind] ?? []
     switch configuration.sandbox {
     case .bwrap:
-      if libraries[executable] == nil {
-        libraries[executable] = await BubblewrapSandbox.libraryDirectories(of: executable)
+      var directories: [String] = []
+      for binary in [executable] + configuration.helpers {
+        if libraries[binary] == nil {
+          libraries[binary] = await BubblewrapSandbox.libraryDirectories(of: binary)
+        }
+        for directory in libraries[binary] ?? [] where !directories.contains(directory) {
+          directories.append(directory)
+        }
       }
       argv = sandbox.commandLine(
         executable: executable,
         arguments: ["--config-file", BubblewrapSandbox.jobPath + "/" + AgentConfig.fileName]
-          + configuration.extraArguments,
-        workDirectory: work, libraryDirectories: libraries[executable] ?? [], environment: environment,
-        hostname: "\(job.id)-\(node.index)")
+          + extra.map { $0.replacingOccurrences(of: "{bin}", with: BubblewrapSandbox.binPath) },
+        workDirectory: work, libraryDirectories: directories, environment: environment,
+        hostname: "\(job.id)-\(node.index)", helpers: configuration.helpers)
     case .none:
-      argv = [executable, "--config-file", work + "/" + AgentConfig.fileName] + configuration.extraArguments
+      let resolved = extra.map { argument in
+        configuration.helpers.reduce(argument) { text, helper in
+          text.replacingOccurrences(of: "{bin}/" + (helper as NSString).lastPathComponent, with: helper)
+        }
+      }
+      argv = [executable, "--config-file", work + "/" + AgentConfig.fileName] + resolved
     }
     // A concurrent call may have started it while `ldd` ran.
     if runningPid(directory) != nil { return }

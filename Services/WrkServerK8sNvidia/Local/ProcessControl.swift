@@ -115,9 +115,14 @@ enum ProcessControl {
   /// `bwrap` processes (they end when the workload ends), then after `grace` SIGKILL to every
   /// member. Returns once the leader is gone (or after a last short wait).
   static func stopGroup(leader: pid_t, grace: Duration) async {
-    for member in groupMembers(leader) where member.name != "bwrap" {
-      kill(member.pid, SIGTERM)
+    // A sandbox that is still being set up has no workload process yet: wait for it briefly.
+    let setupDeadline = ContinuousClock.now + .seconds(2)
+    var workload = groupMembers(leader).filter { $0.name != "bwrap" }
+    while workload.isEmpty && isAlive(leader) && ContinuousClock.now < setupDeadline {
+      await pause()
+      workload = groupMembers(leader).filter { $0.name != "bwrap" }
     }
+    for member in workload { kill(member.pid, SIGTERM) }
     if await waitForExit(leader, within: grace) { return }
     for member in groupMembers(leader) where member.pid != leader {
       kill(member.pid, SIGKILL)
@@ -132,12 +137,17 @@ enum ProcessControl {
     let deadline = ContinuousClock.now + limit
     while isAlive(pid) {
       if ContinuousClock.now >= deadline { return false }
-      if Task.isCancelled {
-        usleep(20_000)  // a shutdown path: sleeping would return at once
-      } else {
-        try? await Task.sleep(for: .milliseconds(20))
-      }
+      await pause()
     }
     return true
+  }
+
+  /// 20 ms, also on a cancelled task (a shutdown path, where sleeping would return at once).
+  private static func pause() async {
+    if Task.isCancelled {
+      usleep(20_000)
+    } else {
+      try? await Task.sleep(for: .milliseconds(20))
+    }
   }
 }

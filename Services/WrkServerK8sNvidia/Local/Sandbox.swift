@@ -32,10 +32,12 @@ struct BubblewrapSandbox: Sendable {
   ]
 
   /// The full command line that runs `executable arguments…` in the sandbox with `workDirectory`
-  /// bound writable at `/job`, `libraryDirectories` bound read-only, and `environment` only.
+  /// bound writable at `/job`, `libraryDirectories` bound read-only, `helpers` (further
+  /// executables the agent runs, e.g. an inference engine) at `/opt/cosmicac/bin/<name>`, and
+  /// `environment` only.
   func commandLine(
     executable: String, arguments: [String], workDirectory: String, libraryDirectories: [String],
-    environment: [String: String], hostname: String
+    environment: [String: String], hostname: String, helpers: [String] = []
   ) -> [String] {
     var argv = [bwrapPath, "--unshare-all", "--share-net", "--hostname", hostname]
     var bound: [String] = []
@@ -59,6 +61,9 @@ struct BubblewrapSandbox: Sendable {
     if !bound.contains(where: { Self.isInside(executable, $0) }) {
       inside = Self.binPath + "/" + (executable as NSString).lastPathComponent
       argv += ["--ro-bind", executable, inside]
+    }
+    for helper in helpers {
+      argv += ["--ro-bind", helper, Self.binPath + "/" + (helper as NSString).lastPathComponent]
     }
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run"]
     for device in Self.gpuDevices() { argv += ["--dev-bind", device, device] }
