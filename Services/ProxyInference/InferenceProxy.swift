@@ -157,14 +157,20 @@ final class InferenceProxy: HTTPResponder, Sendable {
   /// Active health checks: every candidate's `inference.status`; not ready ejects it, ready
   /// clears an ejection, and its queue feeds the balancer.
   func checkReplicas() async {
-    for key in pool.allCandidates {
-      do {
-        let client = try await directory.client(key)
-        let status = try await client.callJSON(
-          InferenceWire.statusMethod, HRPCEmpty(), as: InferenceStatus.self, timeout: .seconds(2))
-        pool.checked(key, ready: status.state == "ready", queued: status.queued)
-      } catch {
-        pool.checked(key, ready: false, queued: 0)
+    let directory = self.directory
+    let pool = self.pool
+    await withTaskGroup(of: Void.self) { group in
+      for key in pool.allCandidates {
+        group.addTask {
+          do {
+            let client = try await directory.client(key)
+            let status = try await client.callJSON(
+              InferenceWire.statusMethod, HRPCEmpty(), as: InferenceStatus.self, timeout: .seconds(2))
+            pool.checked(key, ready: status.state == "ready", queued: status.queued)
+          } catch {
+            pool.checked(key, ready: false, queued: 0)
+          }
+        }
       }
     }
   }
@@ -178,10 +184,10 @@ final class InferenceProxy: HTTPResponder, Sendable {
       last[endpoint.id] = clock.now
       return true
     }
-    if !pool.known(endpoint: endpoint.id) {
+    if !pool.known(endpoint: endpoint.id) || (due && pool.candidates(endpoint: endpoint.id).isEmpty) {
       await lookup(endpoint, trusted: trusted)
-    } else {
-      if due { Task { await self.lookup(endpoint, trusted: trusted) } }
+    } else if due {
+      Task { await self.lookup(endpoint, trusted: trusted) }
     }
   }
 

@@ -5,6 +5,7 @@ import Foundation
 import HTTP
 import RedisClient
 import ServiceKit
+import Swarm
 import Synchronization
 
 /// The configuration of `proxy-inference`.
@@ -46,10 +47,19 @@ struct ProxyInferenceConfiguration: ServiceConfiguration {
   static let affinityOption = ConfigOption(
     "affinity-header", valueName: "NAME", help: "header pinning a client to one replica (empty: none)",
     default: "X-Session-Affinity")
+  static let publicHostOption = ConfigOption(
+    "public-hrpc-host", valueName: "HOST", help: "host of the public HRPC inference swarm listener",
+    default: "127.0.0.1")
+  static let publicPortOption = ConfigOption(
+    "public-hrpc-port", valueName: "N",
+    help: "port of the public HRPC inference swarm listener (0 = a free port)",
+    default: "0")
   static var serviceOptions: [ConfigOption] {
     HTTPListenOptions.options(defaultPort: defaultHTTP.port) + [
       peersOption, pepperOption, listenHostOption, listenPortOption, redisHostOption, redisPortOption,
       redisPasswordOption, openRateOption, attemptsOption, headTimeoutOption, affinityOption,
+      publicHostOption,
+      publicPortOption,
     ]
   }
 
@@ -62,6 +72,8 @@ struct ProxyInferenceConfiguration: ServiceConfiguration {
   var redis: RedisConfiguration
   var openRequestsPerMinute: Int
   var settings: ProxySettings
+  var publicHost: String
+  var publicPort: Int
 
   static func read(from reader: inout ConfigReader) -> ProxyInferenceConfiguration {
     let common = CommonOptions.read(from: &reader, service: serviceName)
@@ -82,8 +94,10 @@ struct ProxyInferenceConfiguration: ServiceConfiguration {
       common: common, http: http, peersPath: peers ?? "", pepperPath: pepper ?? "",
       listenHost: reader.host(listenHostOption, default: "127.0.0.1"),
       listenPort: reader.port(listenPortOption, default: 0), redis: redis,
-      openRequestsPerMinute: reader.int(openRateOption, default: 60, range: 0...1_000_000), settings: settings
-    )
+      openRequestsPerMinute: reader.int(openRateOption, default: 60, range: 0...1_000_000),
+      settings: settings,
+      publicHost: reader.host(publicHostOption, default: "127.0.0.1"),
+      publicPort: reader.port(publicPortOption, default: 0))
   }
 }
 
@@ -128,9 +142,16 @@ func buildProxyInference(_ config: ProxyInferenceConfiguration, _ context: Servi
       return "redis unreachable: \(error)"
     }
   }
+  var random = SystemRandomNumberGenerator()
+  let publicSeed = try KeyFile.loadOrCreate(
+    at: config.common.dataDirectory + "/public-hrpc.key", using: &random)
+  var publicSwarm = SwarmConfiguration()
+  publicSwarm.listenHost = config.publicHost
+  publicSwarm.listenPort = config.publicPort
   return [
     ProxyService(
-      cluster: cluster, pepper: pepper,
+      cluster: cluster, publicKeyPair: try Ed25519KeyPair(seed: publicSeed), publicSwarm: publicSwarm,
+      pepper: pepper,
       limits: RedisLimits(
         redis: redis, openRequestsPerMinute: config.openRequestsPerMinute,
         now: { UInt64(Date().timeIntervalSince1970 * 1000) }),
@@ -144,6 +165,8 @@ func buildProxyInference(_ config: ProxyInferenceConfiguration, _ context: Servi
 /// The cluster node (store, swarm) and the proxy on it.
 struct ProxyService: Service {
   let cluster: ClusterConfiguration
+  let publicKeyPair: Ed25519KeyPair
+  let publicSwarm: SwarmConfiguration
   let pepper: [UInt8]
   let limits: RedisLimits
   let settings: ProxySettings
@@ -156,11 +179,15 @@ struct ProxyService: Service {
     cluster.admitExtra = { trusted.contains($0) }
     let node = try await ClusterNode(configuration: cluster, logger: context.logger)
     let proxy = InferenceProxy(
-      store: node, directory: ClusterReplicaDirectory(node: node, connectTimeout: .seconds(5)),
+      store: node, directory: ClusterReplicaDirectory(node: node, connectTimeout: .seconds(3)),
       pepper: pepper,
       limits: limits, settings: settings, logger: context.logger.named("proxy"), metrics: context.metrics,
       trustedKeys: trusted)
     responder.set(proxy)
+    let publicService = PublicInferenceService(
+      server: PublicInference.server(proxy: proxy),
+      swarm: Swarm(dht: node.dht, keyPair: publicKeyPair, configuration: publicSwarm),
+      logger: context.logger.named("public-hrpc"))
     context.health.setReady("cluster", true)
     defer {
       context.health.setReady("cluster", false)
@@ -169,6 +196,7 @@ struct ProxyService: Service {
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await node.run() }
       group.addTask { await proxy.run() }
+      group.addTask { try await publicService.run() }
       try await group.next()
       group.cancelAll()
       try await group.waitForAll()

@@ -33,6 +33,13 @@ final class HeartbeatLog: Sendable {
   var last: AgentHeartbeat? { all.last }
 }
 
+/// Whether `pid` has exited (gone, or a zombie not reaped yet).
+func processGone(_ pid: Int32) -> Bool {
+  guard kill(pid, 0) == 0 else { return true }
+  let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+  return status.contains("State:\tZ")
+}
+
 /// A small DHT on loopback.
 func startDHT(_ count: Int) async throws -> [DHTNode] {
   var core = DHTCoreConfiguration()
@@ -176,7 +183,8 @@ func startDHT(_ count: Int) async throws -> [DHTNode] {
     client.close()
     running.cancel()
     _ = try? await running.value
-    #expect(kill(secondPID, 0) != 0)
+    // Exited (a zombie until the runtime reaps it counts as gone).
+    #expect(await eventually(.seconds(5)) { processGone(secondPID) })
     await proxySwarm.destroy()
     await proxyDHT.destroy()
     workerAccept.cancel()

@@ -1,11 +1,13 @@
 import Cluster
 import CosmicCore
 import Foundation
+import HRPC
 import HTTP
 import InferenceTesting
 import RedisClient
 import RedisTesting
 import ServiceKit
+import Swarm
 import Synchronization
 import Testing
 
@@ -237,6 +239,41 @@ struct Fixture {
     #expect(f.replicas[2].relay.served < f.replicas[1].relay.served)
     // Every counted request was released.
     #expect(await eventually { f.proxy.proxy.pool.totalOutstanding == 0 })
+    await f.stop()
+  }
+
+  @Test func hrpcInferenceModeAuthorizesLikeHTTP() async throws {
+    let f = try await Fixture.make()
+    let server = PublicInference.server(proxy: f.proxy.proxy)
+    let (a, b) = MemoryMessageStream.pair(aKey: testKey(0x90), bKey: testKey(0x91))
+    let serving = Task { await server.serve(b) }
+    let client = try await HRPCClient.connect(over: a)
+    func call(_ headers: [(String, String)]) async throws -> (Int, String) {
+      let body = try JSONSerialization.data(
+        withJSONObject: chat("m-a", "via hrpc", maxTokens: 5, stream: true))
+      let request = ProxyInference.InferenceWire.Request(
+        method: "POST", target: "/v1/chat/completions",
+        headers: [("Content-Type", "application/json")] + headers,
+        body: Array(body))
+      var status = 0
+      var text = ""
+      for try await item in try await client.stream(
+        ProxyInference.InferenceWire.httpMethod, request.encoded())
+      {
+        switch try ProxyInference.InferenceWire.Item.decode(item) {
+        case .head(let code, _): status = code
+        case .body(let bytes): text += String(decoding: bytes, as: UTF8.self)
+        }
+      }
+      return (status, text)
+    }
+    let denied = try await call([])
+    #expect(denied.0 == 401 && denied.1.contains("missing_api_key"))
+    let allowed = try await call([("Authorization", "Bearer " + f.aliceKey)])
+    #expect(allowed.0 == 200)
+    #expect(allowed.1.contains(" via") && allowed.1.hasSuffix("data: [DONE]\n\n"))
+    client.close()
+    serving.cancel()
     await f.stop()
   }
 
