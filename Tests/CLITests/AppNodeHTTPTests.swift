@@ -19,6 +19,7 @@ import Testing
         "--admin-name", "admin", "--admin-password", password,
       ] + extra)
     let port = try await node.port("http")
+    try await node.waitForLine(containing: "created the first admin")
     return (node, "http://127.0.0.1:\(port)")
   }
 

@@ -77,6 +77,19 @@ final class ServiceProcess: Sendable {
     throw CancellationError()
   }
 
+  /// Waits up to `timeout` for an output line containing `text`.
+  func waitForLine(containing text: String, timeout: Duration = .seconds(30)) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+      if lines.contains(where: { $0.contains(text) }) { return }
+      if !process.isRunning { break }
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("no line with \(text); stdout: \(lines.suffix(20)) stderr: \(standardError.suffix(2000))")
+    throw CancellationError()
+  }
+
   /// The port of `listener`.
   func port(_ listener: String) async throws -> Int {
     let object = try await listening(listener)
