@@ -10,7 +10,7 @@ import ServiceKit
 struct WrkOrkConfiguration: ServiceConfiguration {
   static let serviceName = "wrk-ork"
   static let summary = """
-    CosmicAC orchestrator: admits racks, tracks worker heartbeats, places jobs on racks (best fit,
+    CosmicAC orchestrator (with --peers; without it only the admin endpoint runs): admits racks, tracks worker heartbeats, places jobs on racks (best fit,
     multi-node all-or-nothing, per-user GPU quotas), marks the jobs of silent workers unknown,
     retries failed jobs, stops jobs at their cost limit and posts alert webhooks. Serves its
     internal HRPC methods (registerRack, heartbeat, listRacks, forgetRacks, admitRack, nudge) to
@@ -44,9 +44,6 @@ struct WrkOrkConfiguration: ServiceConfiguration {
   static func read(from reader: inout ConfigReader) -> WrkOrkConfiguration {
     let common = CommonOptions.read(from: &reader, service: serviceName)
     let cluster = ClusterOptions.read(from: &reader)
-    if cluster.peersFile == nil {
-      reader.report("peers: required (the peers.json written by scripts/keygen)")
-    }
     var settings = OrkSettings()
     settings.gpuQuota = reader.int(gpuQuotaOption, default: 0, range: 0...1_000_000)
     let durationProblem = "is not a duration (use e.g. 15s, 500ms, 2m)"
@@ -81,7 +78,13 @@ func parseDuration(_ text: String) -> Duration? {
 }
 
 /// The services `wrk-ork` runs besides its admin endpoint: its cluster node with the orchestrator.
+/// Without `--peers` it runs detached from the control plane: only the admin endpoint, with a
+/// warning, since there is nothing to orchestrate.
 func buildWrkOrk(_ config: WrkOrkConfiguration, _ context: ServiceContext) throws -> [any Service] {
+  guard config.cluster.peersFile != nil else {
+    context.logger.warning("no --peers: detached from the control plane, nothing to orchestrate")
+    return []
+  }
   context.health.addGate("cluster")
   return [WrkOrkService(config: config, context: context)]
 }
