@@ -119,7 +119,8 @@ actor SwarmResources {
       throw error
     } catch {
       throw .unreachable(
-        "cannot reach app-node's HRPC key \(hexString(publicKey).prefix(16))… over the swarm: \(error)")
+        "cannot reach app-node's HRPC key \(hexString(publicKey).prefix(16))… over the swarm: \(error)"
+          + " (try --transport http)")
     }
     let client: HRPCClient
     do {
@@ -166,7 +167,7 @@ actor SwarmResources {
     return address
   }
 
-  /// Runs `body`, failing with `CLIError.timeout` after `timeout`.
+  /// Runs `body`, failing with `CLIError.unreachable` after `timeout`.
   static func withTimeout<T: Sendable>(
     _ timeout: Duration, _ body: @escaping @Sendable () async throws -> T
   ) async throws -> T {
@@ -174,7 +175,8 @@ actor SwarmResources {
       group.addTask { try await body() }
       group.addTask {
         try await Task.sleep(for: timeout)
-        throw CLIError.timeout("no connection to app-node over the swarm within \(timeout)")
+        throw CLIError.unreachable(
+          "no connection to app-node over the swarm within \(timeout) (try --transport http)")
       }
       defer { group.cancelAll() }
       return try await group.next()!

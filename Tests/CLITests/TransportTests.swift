@@ -113,6 +113,34 @@ import Testing
     #expect(login.status == 5)
   }
 
+  @Test func anHTTPSAPIThatIsNotThereIsExitFive() async throws {
+    let port = try closedPort()
+    let client = HTTPAPIClient(endpoint: try APIEndpoint("https://127.0.0.1:\(port)"), token: nil)
+    await #expect {
+      _ = try await client.send(.getConnectInfo, params: [:], body: nil)
+    } throws: { error in
+      (error as? CLIError)?.exitCode == 5
+    }
+    await client.close()
+  }
+
+  @Test func anAPIThatNeverAnswersIsExitFour() async throws {
+    // A listening socket that never accepts: the connection completes, no reply ever comes.
+    let (fd, port) = try silentListener()
+    defer { close(fd) }
+    let client = HTTPAPIClient(
+      endpoint: try APIEndpoint("http://127.0.0.1:\(port)"), token: "t", timeout: .milliseconds(300))
+    let started = ContinuousClock.now
+    await #expect {
+      _ = try await client.send(.getMe, params: [:], body: nil)
+    } throws: { error in
+      (error as? CLIError)?.exitCode == 4
+        && (error as? CLIError)?.message.contains("no answer in time") == true
+    }
+    #expect(ContinuousClock.now - started < .seconds(5))
+    await client.close()
+  }
+
   @Test func hrpcWithoutBootstrapNodesIsExitFive() async throws {
     let dir = try TempDir()
     defer { dir.cleanup() }
@@ -156,4 +184,22 @@ func closedPort() throws -> Int {
     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
   }
   return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A loopback TCP socket listening on a free port that never accepts (its fd and port).
+func silentListener() throws -> (Int32, Int) {
+  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_addr.s_addr = inet_addr("127.0.0.1")
+  address.sin_port = 0
+  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+  let bound = withUnsafePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+  }
+  try #require(bound == 0 && listen(fd, 8) == 0)
+  _ = withUnsafeMutablePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+  }
+  return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
