@@ -61,12 +61,16 @@ struct AppNodeConfiguration: ServiceConfiguration {
     "requests-per-client", valueName: "N", help: "requests per client IP (or HRPC key) per minute",
     default: "1200")
 
+  static let loginAttemptsOption = ConfigOption(
+    "login-attempts", valueName: "N", help: "login attempts per minute per name and per client IP",
+    default: "5")
+
   static var serviceOptions: [ConfigOption] {
     HTTPListenOptions.options(defaultPort: defaultHTTP.port) + [
       redisHostOption, redisPortOption, redisPasswordOption, adminNameOption, adminPasswordOption,
       originsOption, insecureCookieOption, peersOption, clusterHostOption, clusterPortOption,
       publicHostOption,
-      publicPortOption, userRateOption, clientRateOption,
+      publicPortOption, userRateOption, clientRateOption, loginAttemptsOption,
     ]
   }
 
@@ -83,6 +87,7 @@ struct AppNodeConfiguration: ServiceConfiguration {
   var publicPort = 0
   var requestsPerUser = 600
   var requestsPerClient = 1200
+  var loginAttempts = 5
 
   static func read(from reader: inout ConfigReader) -> AppNodeConfiguration {
     let common = CommonOptions.read(from: &reader, service: serviceName)
@@ -114,6 +119,7 @@ struct AppNodeConfiguration: ServiceConfiguration {
     config.publicPort = reader.port(publicPortOption, default: 0)
     config.requestsPerUser = reader.int(userRateOption, default: 600, range: 1...10_000_000)
     config.requestsPerClient = reader.int(clientRateOption, default: 1200, range: 1...10_000_000)
+    config.loginAttempts = reader.int(loginAttemptsOption, default: 5, range: 1...10_000_000)
     return config
   }
 }
@@ -131,6 +137,7 @@ func buildAppNode(_ config: AppNodeConfiguration, _ context: ServiceContext) thr
   var settings = AppAPI.Settings()
   settings.requestsPerUser = config.requestsPerUser
   settings.requestsPerClient = config.requestsPerClient
+  settings.loginAttempts = config.loginAttempts
   var cluster: (ClusterConfiguration, publicKeyPair: Ed25519KeyPair)?
   var connectInfo: ConnectInfo?
   if let path = config.peersPath {
