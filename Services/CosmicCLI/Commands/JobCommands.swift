@@ -245,24 +245,11 @@ enum JobCommands {
       return Array(data)
     }
     let target = try waitTarget(arguments)
-    let key =
-      arguments.value("idempotency-key") ?? "cli-"
-      + hexString((0..<16).map { _ in UInt8.random(in: 0...255) })
+    let key = arguments.value("idempotency-key") ?? defaultIdempotencyKey()
     return try await context.withSession { session throws(CLIError) in
-      var attempt = 0
-      var result: (raw: [UInt8], value: JobDetail)
-      while true {
-        attempt += 1
-        do throws(CLIError) {
-          result = try await session.api().callRaw(
-            .createJob, params: ["idempotencyKey": key], body: request, as: JobDetail.self)
-          break
-        } catch  where (error.code == .unreachable || error.code == .timeout) && attempt < 3 {
-          context.io.err("cosmicac: \(error.message); retrying with the same idempotency key\n")
-          await session.resetAPI()
-          try? await Task.sleep(for: .milliseconds(500 * attempt))
-        }
-      }
+      let result = try await createWithRetries(
+        request, key: key, io: context.io, api: { () throws(CLIError) in try await session.api() },
+        reset: { await session.resetAPI() })
       if arguments.has("wait") {
         if context.output == .table { context.io.out("Created \(result.value.id) (\(result.value.name)).\n") }
         let final = try await waitFor(result.value.id, target: target, arguments, session: session)
@@ -271,6 +258,34 @@ enum JobCommands {
         context.print(raw: result.raw, table: jobTable(result.value))
       }
       return ExitCode.success
+    }
+  }
+
+  /// A random idempotency key for one invocation (`cli-` + 32 hex).
+  static func defaultIdempotencyKey() -> String {
+    var random = SystemRandomNumberGenerator()
+    return "cli-" + hexString((0..<16).map { _ in UInt8.random(in: 0...255, using: &random) })
+  }
+
+  /// Sends the create, retrying up to `attempts` times with the same idempotency key when the
+  /// transport failed (unreachable, timeout): app-node answers a retried create with the job the
+  /// first attempt made, so a retry never makes two jobs. `reset` drops the broken connection.
+  static func createWithRetries(
+    _ request: CreateJobRequest, key: String, io: any CLIIO, attempts: Int = 3,
+    pause: Duration = .milliseconds(500),
+    api: () async throws(CLIError) -> any APIClient, reset: () async -> Void
+  ) async throws(CLIError) -> (raw: [UInt8], value: JobDetail) {
+    var attempt = 0
+    while true {
+      attempt += 1
+      do throws(CLIError) {
+        return try await api().callRaw(
+          .createJob, params: ["idempotencyKey": key], body: request, as: JobDetail.self)
+      } catch  where (error.code == .unreachable || error.code == .timeout) && attempt < attempts {
+        io.err("cosmicac: \(error.message); retrying with the same idempotency key\n")
+        await reset()
+        try? await Task.sleep(for: pause * attempt)
+      }
     }
   }
 
