@@ -35,7 +35,7 @@ log "starting the control plane (scripts/dev-up, $CONFIG build)"
 # One GPU per job: the local rack holds every job of both phases. The API's per-user and
 # per-client request limits are lifted: the benchmark is one user creating and polling fast.
 if ! COSMICAC_PORT="$(free_port)" COSMICAC_LOCAL_GPUS=$((JOBS + CONCURRENT)) \
-  COSMICAC_REQUESTS_PER_USER=100000000 COSMICAC_REQUESTS_PER_CLIENT=100000000 \
+  COSMICAC_REQUESTS_PER_USER=10000000 COSMICAC_REQUESTS_PER_CLIENT=10000000 \
   "$ROOT/scripts/dev-up" "${up_args[@]}" > "$TMP/up.log" 2>&1; then
   tail -n 30 "$TMP/up.log" >&2
   die "scripts/dev-up failed (the control plane must run for this benchmark)"
@@ -84,7 +84,7 @@ def percentile(values, p):
 
 token = call("POST", "/auth/login", {"name": "admin", "password": password})["token"]
 spec = {"tags": ["bench"], "location": "local", "kind": "gpu-container", "gpuModel": "local", "gpuCount": 1,
-        "image": "Ubuntu22.04/CUDA12.8.1"}
+        "image": "Ubuntu22.04/CUDA12.8.1", "diskGb": 10}
 
 
 def create(name):
@@ -178,8 +178,9 @@ for entry in os.listdir("/proc"):
         continue
     try:
         with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-            args = cmdline.read().decode(errors="replace")
-        if "wrk-agent-instance" in args and data in args:
+            args = cmdline.read().decode(errors="replace").split("\0")
+        # The agent itself (not the bubblewrap process that runs it).
+        if os.path.basename(args[0]) == "wrk-agent-instance" and any(data in arg for arg in args):
             with open(f"/proc/{entry}/status") as status:
                 for line in status:
                     if line.startswith("VmRSS:"):
