@@ -1,5 +1,6 @@
 import Foundation
 import Kube
+import Synchronization
 
 /// TEST DOUBLE support: checks objects against CRD `openAPIV3Schema`s the way the API server's
 /// structural-schema validation does (types, required, enums, int-or-string, nullable, and unknown
@@ -9,8 +10,15 @@ public struct CRDSchemaValidator: Sendable {
   /// Schemas by `apiVersion/kind`.
   public let schemas: [String: KubeJSON]
 
-  /// Loads every `*.crd.json` under `directory` (recursively).
+  /// Loaded schema directories (parsing the CRDs is slow; tests start many servers).
+  private static let cache = Mutex<[String: [String: KubeJSON]]>([:])
+
+  /// Loads every `*.crd.json` under `directory` (recursively); cached per directory.
   public init(directory: String) throws(KubeError) {
+    if let cached = Self.cache.withLock({ $0[directory] }) {
+      self.schemas = cached
+      return
+    }
     var schemas: [String: KubeJSON] = [:]
     guard let enumerator = FileManager.default.enumerator(atPath: directory) else {
       throw KubeError.configuration("no schema directory \(directory)")
@@ -29,6 +37,7 @@ public struct CRDSchemaValidator: Sendable {
       }
     }
     guard !schemas.isEmpty else { throw KubeError.configuration("no CRD schemas in \(directory)") }
+    Self.cache.withLock { $0[directory] = schemas }
     self.schemas = schemas
   }
 

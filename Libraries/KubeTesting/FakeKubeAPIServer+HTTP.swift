@@ -320,7 +320,6 @@ extension FakeKubeAPIServer {
     try checkIdentity(route, name: name, body: body)
     var applied = body
     if route.resource.namespaced { applied["metadata"]?["namespace"] = route.namespace.map(KubeJSON.string) }
-    try validate(route, applied)
     let limit = historyLimit
     return try state.withLock { state throws -> (KubeObject, Bool) in
       try checkNamespace(route, state: state)
@@ -369,6 +368,8 @@ extension FakeKubeAPIServer {
         if !ownedElsewhere { FakeKubeFields.remove(path, in: &current) }
       }
       for (path, value) in leaves { FakeKubeFields.set(value, at: path, in: &current) }
+      // Like the API server, validate the object that results from the apply, not the patch.
+      try validate(route, current)
       managers[manager] = appliedPaths
       if let existing {
         let unchanged = Self.comparable(existing.json) == Self.comparable(current) && existing.managers == managers

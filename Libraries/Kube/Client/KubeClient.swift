@@ -104,7 +104,13 @@ public final class KubeClient: KubeAPI {
     let timeout = Duration.seconds(watchTimeoutSeconds + 30)
     let (stream, continuation) = AsyncThrowingStream<KubeWatchEvent, any Error>.makeStream()
     calls.add(1, ordering: .relaxed)
-    let task = Task { [http] in
+    // Each watch gets its own single-transfer client: a long-lived stream must never hold a pooled
+    // transfer thread that a short request is queued behind.
+    var configuration = connection.curlConfiguration()
+    configuration.maxConcurrentTransfers = 1
+    let http = CurlClient(configuration: configuration)
+    let task = Task {
+      defer { http.shutdown() }
       do {
         let response = try await http.execute(
           HTTPClientRequest(method: .get, target: url, headers: ["Accept": "application/json"]), timeout: timeout)
