@@ -177,6 +177,25 @@ import Testing
     #expect(f.store.refusals.isEmpty)
   }
 
+  @Test func aJobDeletedBeforePlacementIsNeverPlaced() async throws {
+    let f = try await OrkFixture()
+    try await f.addRack(OrkFixture.rack("a", worker: 0, gpus: 1), worker: 0)
+    try await f.create(OrkFixture.job("job_waits", model: "B200"))
+    await f.orchestrator.reconcile()
+    #expect(await f.job("job_waits")?.phase == .scheduling)
+    try await f.app.append([
+      .setDesired(jobId: "job_waits", desired: .deleted, at: f.clock.now),
+      .jobEvent(jobId: "job_waits", event: .delete, at: f.clock.now),
+    ])
+    try await f.addRack(OrkFixture.rack("b200", worker: 1, model: "B200", gpus: 1), worker: 1)
+    await f.reconcileTwice()
+    let job = try #require(await f.job("job_waits"))
+    #expect(await f.placement("job_waits") == nil)
+    // No worker owns it, so wrk-ork finishes the delete when the ops base lets it apply `deleted`.
+    #expect(job.phase == (OpsOperations.allowedEvents(.wrkOrk, .deleted) ? .deleted : .deleting))
+    #expect(f.store.refusals.isEmpty)
+  }
+
   @Test func failedJobIsRetriedAfterItsBackoffUpToTheLimit() async throws {
     var settings = OrkSettings()
     settings.retryBackoff = .seconds(2)
