@@ -126,6 +126,11 @@ actor WorkerReconciler {
 
   /// Records an agent's heartbeat.
   func agentHeartbeat(_ beat: AgentHeartbeat, from identity: AgentKeyStore.AgentIdentity) {
+    if agentBeats[identity]?.beat.state != beat.state {
+      logger.info(
+        "agent state",
+        ["jobId": .string(identity.jobId), "node": .int(identity.node), "state": .string(beat.state)])
+    }
     agentBeats[identity] = (beat, .now)
   }
 
@@ -285,7 +290,11 @@ actor WorkerReconciler {
     let spec = job.spec
     let count = Self.nodeCount(spec)
     var endpoint: Endpoint?
-    if spec.kind == .managedInference { endpoint = view.allEndpoints().first { $0.jobId == job.id } }
+    if spec.kind == .managedInference {
+      endpoint = view.allEndpoints().first { $0.jobId == job.id }
+      // Without its endpoint the agent cannot announce itself; app-node records it with the job.
+      if endpoint == nil { throw ProviderError(retryable: true, "waiting for the job's endpoint record") }
+    }
     var nodes: [ProviderNode] = []
     for index in 0..<count {
       let pair = try keys.keyPair(jobId: job.id, node: index)

@@ -61,6 +61,7 @@ func providerJob(_ jobId: String, nodes: Int) -> ProviderJob {
       var configuration = LocalProviderConfiguration(
         root: data + "/local", sandbox: sandbox, executables: [.gpuContainer: agent])
       configuration.stopGrace = .seconds(3)
+      configuration.settleTime = .zero
       configuration.hiddenPaths = [data]
       self.configuration = configuration
     }
@@ -153,6 +154,20 @@ func providerJob(_ jobId: String, nodes: Int) -> ProviderJob {
     let probe = provider.workDirectory("job_engine", 0) + "/probe"
     #expect(await eventually { lines(probe).contains("helper-runnable \(expected) --port {port}") })
     #expect(try await provider.remove(jobId: "job_engine"))
+  }
+
+  @Test func aYoungAgentIsStartingUntilItSettles() async throws {
+    let setup = try Setup(sandbox: .bwrap)
+    var configuration = setup.configuration
+    configuration.settleTime = .seconds(60)
+    let provider = try LocalProvider(configuration: configuration)
+    try await provider.ensure(providerJob("job_young", nodes: 1), desired: .running)
+    #expect(await eventually { lines(provider.workDirectory("job_young", 0) + "/starts").count == 1 })
+    #expect(try await provider.observe(jobId: "job_young") == .starting)
+    let pid = try #require(await provider.runningPid(jobId: "job_young", node: 0))
+    let age = try #require(ProcessControl.age(of: pid))
+    #expect(age < .seconds(30))
+    #expect(try await provider.remove(jobId: "job_young"))
   }
 
   @Test func stopAllEndsEveryAgentAndKeepsTheDirectories() async throws {

@@ -115,6 +115,38 @@ import Testing
     #expect(job.failureReason == "invalid GPU model")
   }
 
+  @Test func inferenceAgentsWaitForTheirEndpointAndGetItsTopic() async throws {
+    let fixture = try await MeshFixture()
+    let scratch = try ScratchDirectory()
+    let provider = FakeProvider()
+    let reconciler = fixture.reconciler(provider, keys: try AgentKeyStore(root: scratch.path))
+    var spec = MeshFixture.spec(kind: .managedInference)
+    spec.replicas = 2
+    try await fixture.placeJob("job_i", spec: spec)
+    await reconciler.reconcileAll()
+    let waiting = try #require(await fixture.job("job_i"))
+    #expect(waiting.phase == .provisioning)
+    #expect(waiting.message?.contains("endpoint") == true)
+
+    try await fixture.appStore.append([
+      .putEndpoint(
+        Endpoint(
+          id: "ep_1", owner: "u1", model: "org/model", replicas: 2, jobId: "job_i",
+          options: EndpointOptions(name: "m")))
+    ])
+    await reconciler.reconcileAll()
+    #expect(await fixture.job("job_i")?.phase == .starting)
+    let nodes = try #require(provider.state.withLock { $0.objects["job_i"]?.nodes })
+    #expect(nodes.count == 2)
+    let topic = hexString(BLAKE2b.hash256(Array("cosmicac/endpointep_1".utf8)))
+    for node in nodes {
+      #expect(node.agent.endpointId == "ep_1")
+      #expect(node.agent.topic == topic)
+      #expect(node.agent.model == "org/model")
+      #expect(node.agent.kind == .managedInference)
+    }
+  }
+
   @Test func gpuSecondsAccrueWhileRunningAndCountOnce() async throws {
     let fixture = try await MeshFixture()
     let scratch = try ScratchDirectory()

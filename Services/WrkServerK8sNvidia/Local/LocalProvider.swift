@@ -20,6 +20,9 @@ struct LocalProviderConfiguration: Sendable {
   var stopGrace: Duration = .seconds(5)
   /// Paths the agents must not see (the worker's data directory, keys, the Redis socket).
   var hiddenPaths: [String] = []
+  /// How long an agent must have run before its node counts as running (an agent that exits at
+  /// start-up never makes the job `running`).
+  var settleTime: Duration = .seconds(1)
   /// How many unrequested non-zero exits in a row make a node `failed` instead of restarted.
   var maxCrashes = 3
 
@@ -110,14 +113,16 @@ actor LocalProvider: JobProvider {
     let directories = nodeDirectories(jobId)
     if directories.isEmpty { return .starting }
     var alive = 0
+    var settled = 0
     for directory in directories {
-      if runningPid(directory) != nil {
+      if let pid = runningPid(directory) {
         alive += 1
+        if let age = ProcessControl.age(of: pid), age >= configuration.settleTime { settled += 1 }
       } else if let crash = crashes[directory], crash.count >= configuration.maxCrashes {
         return .failed(crash.reason)
       }
     }
-    if alive == directories.count { return .running }
+    if settled == directories.count { return .running }
     return alive == 0 ? .stopped : .starting
   }
 

@@ -97,6 +97,25 @@ enum ProcessControl {
     return (state, group, name)
   }
 
+  /// How long `pid` has been running (from its start time in `/proc/<pid>/stat` and the uptime).
+  static func age(of pid: pid_t) -> Duration? {
+    guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat"),
+      let uptimeData = FileManager.default.contents(atPath: "/proc/uptime")
+    else { return nil }
+    let text = String(decoding: data, as: UTF8.self)
+    guard let close = text.lastIndex(of: ")") else { return nil }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    // Field 22 (starttime, clock ticks since boot) is the 20th after the command name.
+    guard fields.count > 19, let ticks = Double(fields[19]),
+      let uptime = String(decoding: uptimeData, as: UTF8.self).split(separator: " ").first.flatMap({
+        Double($0)
+      })
+    else { return nil }
+    let hertz = Double(sysconf(Int32(_SC_CLK_TCK)))
+    guard hertz > 0 else { return nil }
+    return .milliseconds(Int64(max(0, uptime - ticks / hertz) * 1000))
+  }
+
   /// The one-letter state of `pid` (`R`, `S`, `Z`, …).
   static func state(of pid: pid_t) -> Character? { stat(of: pid)?.state }
 
