@@ -6,6 +6,10 @@ import Swarm
 import Synchronization
 import Wire
 
+import struct Foundation.Data
+import class Foundation.FileManager
+import class Foundation.JSONDecoder
+
 /// The agent: runs the engine supervisor, serves the proxy's HRPC calls over the swarm (only the
 /// boot file's authorized keys, i.e. proxy-inference, are admitted), announces the replica on the
 /// endpoint topic only while the engine is ready (and unannounces before it stops), and
@@ -20,12 +24,18 @@ final class InferenceAgent: Service {
   private let swarmHost: String
   private let logger: Logger
   private let health: HealthRegistry
-  private let authorized: Set<[UInt8]>
+  private let authorized: AuthorizedKeys
   private let workerKey: [UInt8]?
+  private let configPath: String?
+  /// How often the boot file's authorized keys are re-read.
+  let keyReloadInterval: Duration
 
-  init(boot: AgentConfig, engine: EngineSettings, swarmHost: String, logger: Logger, health: HealthRegistry)
-    throws
-  {
+  init(
+    boot: AgentConfig, engine: EngineSettings, swarmHost: String, logger: Logger, health: HealthRegistry,
+    configPath: String? = nil, keyReloadInterval: Duration = .seconds(5)
+  ) throws {
+    self.configPath = configPath
+    self.keyReloadInterval = keyReloadInterval
     self.boot = boot
     guard let seed = HexCoding.decode(boot.seed), seed.count == 32 else {
       throw AgentStartError("the agent seed must be 64 hex characters")
@@ -39,7 +49,7 @@ final class InferenceAgent: Service {
     } else {
       topic = endpointTopic(boot.endpointId ?? "")
     }
-    authorized = Set(boot.authorizedKeys.compactMap { HexCoding.decode($0) }.filter { $0.count == 32 })
+    authorized = AuthorizedKeys(AuthorizedKeys.parse(boot.authorizedKeys))
     workerKey = HexCoding.decode(boot.workerKey).flatMap { $0.count == 32 ? $0 : nil }
     self.swarmHost = swarmHost
     self.logger = logger.with(["job.id": .string(boot.jobId), "replica": .int(boot.node)])
@@ -49,7 +59,8 @@ final class InferenceAgent: Service {
     relay = InferenceRelay(
       engineHost: engine.host, enginePort: engine.port, logger: self.logger, state: { supervisor.current },
       queued: { await supervisor.queuedRequests() })
-    rpc = HRPCServer(firewall: HRPCFirewall(allow: Array(authorized)))
+    // The swarm's firewall and the accept loop check the (reloadable) authorized keys.
+    rpc = HRPCServer(firewall: .open)
     relay.register(on: rpc)
     health.addGate("engine", ready: false)
   }
@@ -63,7 +74,7 @@ final class InferenceAgent: Service {
     swarmConfiguration.listenHost = swarmHost
     let authorized = self.authorized
     let workerKey = self.workerKey
-    swarmConfiguration.firewall = { key in authorized.contains(key) || key == workerKey }
+    swarmConfiguration.firewall = { key in key == workerKey || authorized.contains(key) }
     let swarm = Swarm(dht: dht, keyPair: keyPair, configuration: swarmConfiguration)
     do {
       try await swarm.listen()
@@ -92,7 +103,9 @@ final class InferenceAgent: Service {
     let engine = Task { await supervisor.run() }
     let announcer = Task { await announce(swarm: swarm) }
     let heartbeat = Task { await heartbeats(swarm: swarm) }
+    let reload = Task { await reloadKeys(swarm: swarm) }
     await waitUntilCancelled()
+    reload.cancel()
     // Unannounce first, so the proxies stop sending before the engine goes away.
     announcer.cancel()
     await announcer.value
@@ -160,10 +173,48 @@ final class InferenceAgent: Service {
     client?.close()
   }
 
+  /// Re-reads the boot file's authorized keys every 5 s; a key no longer listed is disconnected.
+  private func reloadKeys(swarm: Swarm) async {
+    guard let configPath else { return }
+    while !Task.isCancelled {
+      do { try await Task.sleep(for: keyReloadInterval) } catch { return }
+      guard let data = FileManager.default.contents(atPath: configPath),
+        let config = try? JSONDecoder().decode(AgentConfig.self, from: data)
+      else { continue }
+      let removed = authorized.replace(with: AuthorizedKeys.parse(config.authorizedKeys))
+      if !removed.isEmpty {
+        logger.notice("authorized keys changed", ["removed": .int(removed.count)])
+        for key in removed { await swarm.disconnect(publicKey: key) }
+      }
+    }
+  }
+
   static func address(_ text: String) -> IPv4Address? {
     guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
       return nil
     }
     return IPv4Address(host: String(text[..<colon]), port: port)
+  }
+}
+
+/// The keys the agent admits (the proxies'), replaceable when the boot file changes.
+final class AuthorizedKeys: Sendable {
+  private let keys: Mutex<Set<[UInt8]>>
+
+  init(_ keys: Set<[UInt8]>) { self.keys = Mutex(keys) }
+
+  static func parse(_ hex: [String]) -> Set<[UInt8]> {
+    Set(hex.compactMap { HexCoding.decode($0.lowercased()) }.filter { $0.count == 32 })
+  }
+
+  func contains(_ key: [UInt8]) -> Bool { keys.withLock { $0.contains(key) } }
+
+  /// Replaces the set; returns the keys removed.
+  func replace(with new: Set<[UInt8]>) -> Set<[UInt8]> {
+    keys.withLock { current in
+      let removed = current.subtracting(new)
+      current = new
+      return removed
+    }
   }
 }

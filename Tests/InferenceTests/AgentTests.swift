@@ -105,8 +105,12 @@ func startDHT(_ count: Int) async throws -> [DHTNode] {
     settings.failuresToFail = 2
     settings.initialBackoff = .milliseconds(100)
     settings.stopGrace = .seconds(2)
+    let configPath = NSTemporaryDirectory() + "agent-\(UInt32.random(in: 0...UInt32.max)).json"
+    try JSONEncoder().encode(boot).write(to: URL(fileURLWithPath: configPath))
+    defer { try? FileManager.default.removeItem(atPath: configPath) }
     let agent = try InferenceAgent(
-      boot: boot, engine: settings, swarmHost: "127.0.0.1", logger: quietLogger, health: HealthRegistry())
+      boot: boot, engine: settings, swarmHost: "127.0.0.1", logger: quietLogger, health: HealthRegistry(),
+      configPath: configPath, keyReloadInterval: .milliseconds(200))
     let running = Task { try await agent.run() }
 
     // Loading first, then ready, as the worker hears it.
@@ -177,6 +181,24 @@ func startDHT(_ count: Int) async throws -> [DHTNode] {
         agent.supervisor.current == .ready && agent.supervisor.enginePID != firstPID
       })
     #expect(beats.all.contains { $0.state.hasPrefix("failed") || $0.state == "loading" })
+
+    // The proxy key is withdrawn from the boot file: its connection is cut and not admitted again.
+    var withdrawn = boot
+    withdrawn.authorizedKeys = []
+    try JSONEncoder().encode(withdrawn).write(to: URL(fileURLWithPath: configPath))
+    #expect(await eventually(.seconds(5)) { client.isClosed })
+    var answered = false
+    if let again = try? await proxySwarm.connect(publicKey: agentKey),
+      let reconnected = try? await HRPCClient.connect(over: again)
+    {
+      answered =
+        (try? await reconnected.callJSON(
+          WrkAgentInference.InferenceWire.statusMethod, HRPCEmpty(),
+          as: WrkAgentInference.InferenceStatus.self,
+          timeout: .seconds(2))) != nil
+      reconnected.close()
+    }
+    #expect(!answered)
 
     // Stopping: the engine goes with the agent.
     let secondPID = agent.supervisor.enginePID

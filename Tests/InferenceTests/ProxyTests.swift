@@ -277,6 +277,26 @@ struct Fixture {
     await f.stop()
   }
 
+  @Test func transcriptionMultipartIsPassedIntact() async throws {
+    let f = try await Fixture.make()
+    let boundary = "cosmicac-boundary"
+    var body = Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nm-a\r\n".utf8)
+    body += Array(
+      "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n".utf8)
+    body += Array("Content-Type: audio/wav\r\n\r\n".utf8) + [UInt8](repeating: 0x52, count: 1000)
+    body += Array("\r\n--\(boundary)--\r\n".utf8)
+    var headers: HTTPHeaders = ["Content-Type": "multipart/form-data; boundary=\(boundary)"]
+    headers.add("X-API-Key", f.aliceKey)
+    let response = try await testClient.execute(
+      HTTPClientRequest(method: .post, target: "/v1/audio/transcriptions", headers: headers, body: body),
+      host: "127.0.0.1", port: f.proxy.port)
+    let text = String(decoding: try await response.collect(), as: UTF8.self)
+    #expect(response.status.code == 200)
+    // The engine saw every byte of the upload.
+    #expect(text.contains("transcription of \(body.count) bytes"))
+    await f.stop()
+  }
+
   @Test func capsAreEnforced() async throws {
     let f = try await Fixture.make(options: EndpointOptions(name: "capped", maxTokensCap: 8, nCap: 1))
     let tooMany = try await post(

@@ -180,6 +180,22 @@ import Testing
     #expect(!pool.isEjected(a))
   }
 
+  @Test func affinityPinsAClientToOneReplica() {
+    let pool = ReplicaPool()
+    let keys = (1...4).map { testKey(UInt8($0)) }
+    pool.update(endpoint: "e", announced: keys, trusted: Set(keys))
+    var chosen: [String: Set<[UInt8]>] = [:]
+    for session in ["s1", "s2", "s3"] {
+      for _ in 0..<8 {
+        let key = pool.begin(endpoint: "e", excluding: [], affinity: session)!
+        chosen[session, default: []].insert(key)
+        pool.end(key, failed: false)
+      }
+    }
+    #expect(chosen.values.allSatisfy { $0.count == 1 })
+    #expect(pool.totalOutstanding == 0)
+  }
+
   @Test func vanishedReplicaKeepsAccountingUntilItsRequestsEnd() {
     let pool = ReplicaPool()
     let a = testKey(1)
