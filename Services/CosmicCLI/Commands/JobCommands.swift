@@ -478,7 +478,13 @@ enum JobCommands {
     let clock = ContinuousClock()
     let started = clock.now
     var lastLine = ""
+    var transportFailures = 0
     while true {
+      guard started.duration(to: clock.now) < timeout || transportFailures == 0 else {
+        progress.finish(nil)
+        throw .timeout(
+          "\(id) did not reach \(target.rawValue) within \(format(timeout)) (app-node unreachable)")
+      }
       let current: (raw: [UInt8], value: JobDetail)
       do {
         current = try await session.api().callRaw(.getJob, params: ["id": id], as: JobDetail.self)
@@ -490,7 +496,15 @@ enum JobCommands {
           message: nil, failureReason: nil, attempts: 0, createdAt: "", gpuSeconds: 0, agents: [],
           spec: CreateJobRequest(), events: [])
         return (Array("{\"id\":\"\(id)\",\"phase\":\"deleted\"}".utf8), gone)
+      } catch  where (error.code == .unreachable || error.code == .timeout) && transportFailures < 5 {
+        // A dropped connection during a long wait: reconnect and keep waiting.
+        transportFailures += 1
+        progress.update("\(error.message); reconnecting", changed: true)
+        await session.resetAPI()
+        try? await Task.sleep(for: min(interval * transportFailures, .seconds(5)))
+        continue
       }
+      transportFailures = 0
       let job = current.value
       let elapsed = started.duration(to: clock.now)
       if job.phase == target.rawValue {
