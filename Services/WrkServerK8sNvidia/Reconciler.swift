@@ -19,6 +19,9 @@ struct ReconcilerSettings: Sendable {
   var orphanGrace: Duration = .seconds(120)
   /// The keys a Managed Inference agent admits (proxy-inference's keys, hex).
   var proxyKeys: [String] = []
+  /// Whether a starting job becomes `running` only once every node's agent has reported `ready`
+  /// (since the job last started) besides the provider observing its workload running.
+  var requireAgentReady = false
 
   /// Settings for the worker with key `workerKey`.
   init(workerKey: String, bootstrap: [String]) {
@@ -58,9 +61,11 @@ actor WorkerReconciler {
   private var strangers: [String: ContinuousClock.Instant] = [:]
   /// The last phase the provider reported per job (for heartbeats).
   private var observed: [String: ProviderPhase] = [:]
-  /// The last heartbeat of each agent.
+  /// The last heartbeat of each agent, and when (monotonic, and ms since the epoch).
   private var agentBeats: [AgentKeyStore.AgentIdentity: (beat: AgentHeartbeat, at: ContinuousClock.Instant)] =
     [:]
+  /// When each agent last reported `ready` (ms since the epoch).
+  private var readyAt: [AgentKeyStore.AgentIdentity: UInt64] = [:]
 
   /// Running time of one job since its last usage record.
   struct UsageAccrual: Sendable {
@@ -132,6 +137,16 @@ actor WorkerReconciler {
         ["jobId": .string(identity.jobId), "node": .int(identity.node), "state": .string(beat.state)])
     }
     agentBeats[identity] = (beat, .now)
+    if beat.state == "ready" { readyAt[identity] = Self.nowMs() }
+  }
+
+  /// Whether every node's agent reported `ready` since the job last (re)started.
+  private func agentsReady(_ job: Job, nodes: Int) -> Bool {
+    let since =
+      job.events.last { ["placed", "provisioned", "start", "resync", "retry"].contains($0.event) }?.at ?? 0
+    return (0..<nodes).allSatisfy { node in
+      (readyAt[AgentKeyStore.AgentIdentity(jobId: job.id, node: node)] ?? 0) >= since
+    }
   }
 
   /// The last heartbeat of an agent and how long ago it came.
@@ -220,7 +235,7 @@ actor WorkerReconciler {
         switch (job.phase, phase) {
         case (_, .failed(let reason)?):
           ops.append(.jobEvent(jobId: job.id, event: .fail(reason: reason), at: Self.nowMs()))
-        case (.starting, .running?):
+        case (.starting, .running?) where !settings.requireAgentReady || agentsReady(job, nodes: nodes.count):
           ops.append(.jobEvent(jobId: job.id, event: .started, at: Self.nowMs()))
         case (.stopping, .stopped?), (.stopping, nil):
           ops.append(.jobEvent(jobId: job.id, event: .stopped, at: Self.nowMs()))
@@ -382,6 +397,7 @@ actor WorkerReconciler {
     usage[jobId] = nil
     observed[jobId] = nil
     agentBeats = agentBeats.filter { $0.key.jobId != jobId }
+    readyAt = readyAt.filter { $0.key.jobId != jobId }
   }
 
   // MARK: Orphans

@@ -62,6 +62,10 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
     "inference-engine", valueName: "PATH",
     help: "local: an OpenAI-compatible engine executable Managed Inference agents run instead of vLLM"
       + " (started as \"PATH --model {model} --port {port}\" inside the sandbox)")
+  static let requireAgentReadyOption = ConfigOption(
+    "require-agent-ready", valueName: "BOOL",
+    help: "a starting job becomes running only once each node's agent heart-beats ready (false: once the"
+      + " provider sees the workload run)", default: "true")
   static let stopAgentsOnExitOption = ConfigOption(
     "stop-agents-on-exit", valueName: "BOOL",
     help:
@@ -90,7 +94,8 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
   static var serviceOptions: [ConfigOption] {
     [
       peersOption, providerOption, rackIdOption, locationOption, gpuModelOption, gpuCountOption, priceOption,
-      agentDirOption, sandboxOption, sandboxHideOption, inferenceEngineOption, stopAgentsOnExitOption,
+      agentDirOption, sandboxOption, sandboxHideOption, inferenceEngineOption, requireAgentReadyOption,
+      stopAgentsOnExitOption,
       kubeconfigOption,
       kubeSettingsOption,
       listenHostOption, listenPortOption,
@@ -111,6 +116,7 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
   var sandboxHide: [String]
   var stopAgentsOnExit: Bool
   var inferenceEngine: String?
+  var requireAgentReady: Bool
   var kubeconfig: String?
   var kubeSettings: String?
   var listenHost: String
@@ -150,6 +156,7 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
         !$0.isEmpty
       }, stopAgentsOnExit: reader.bool(stopAgentsOnExitOption, default: false),
       inferenceEngine: reader.optionalString(inferenceEngineOption),
+      requireAgentReady: reader.bool(requireAgentReadyOption, default: true),
       kubeconfig: reader.optionalString(kubeconfigOption),
       kubeSettings: reader.optionalString(kubeSettingsOption),
       listenHost: reader.host(listenHostOption, default: "127.0.0.1"),
@@ -240,6 +247,7 @@ struct WorkerService: Service {
     var settings = ReconcilerSettings(workerKey: rack.workerKey, bootstrap: cluster.peers.bootstrap)
     settings.tick = config.reconcileInterval
     settings.usageInterval = config.usageInterval
+    settings.requireAgentReady = config.requireAgentReady
     settings.proxyKeys = cluster.peers.keys(role: .proxyInference).map(hexString)
     let reconciler = WorkerReconciler(
       store: node, provider: provider, keys: keys, settings: settings, logger: logger.named("reconciler"),

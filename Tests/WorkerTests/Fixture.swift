@@ -126,9 +126,11 @@ struct MeshFixture {
 
   /// A reconciler of the worker over `provider`.
   func reconciler(
-    _ provider: any JobProvider, keys: AgentKeyStore, usageInterval: Duration = .seconds(30)
+    _ provider: any JobProvider, keys: AgentKeyStore, usageInterval: Duration = .seconds(30),
+    requireAgentReady: Bool = false
   ) -> WorkerReconciler {
     var settings = ReconcilerSettings(workerKey: workerKey, bootstrap: ["127.0.0.1:49737"])
+    settings.requireAgentReady = requireAgentReady
     settings.usageInterval = usageInterval
     settings.tick = .milliseconds(50)
     return WorkerReconciler(

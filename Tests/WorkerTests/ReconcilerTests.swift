@@ -147,6 +147,33 @@ import Testing
     }
   }
 
+  @Test func withAgentReadinessRequiredAJobRunsOnceEveryAgentReportedReady() async throws {
+    let fixture = try await MeshFixture()
+    let scratch = try ScratchDirectory()
+    let keys = try AgentKeyStore(root: scratch.path)
+    let provider = FakeProvider()
+    let reconciler = fixture.reconciler(provider, keys: keys, requireAgentReady: true)
+    try await fixture.placeJob("job_ready", spec: MeshFixture.spec(nodes: 2))
+    await reconciler.reconcileAll()
+    provider.boot("job_ready")
+    await reconciler.reconcileAll()
+    #expect(await fixture.job("job_ready")?.phase == .starting)
+    for (node, state) in [(0, "ready"), (1, "loading")] {
+      let key = try keys.keyPair(jobId: "job_ready", node: node).publicKey
+      _ = try await WorkerRPC.agentHeartbeat(
+        AgentHeartbeat(jobId: "job_ready", node: node, state: state), from: key, reconciler: reconciler,
+        keys: keys)
+    }
+    await reconciler.reconcileAll()
+    #expect(await fixture.job("job_ready")?.phase == .starting)
+    let key = try keys.keyPair(jobId: "job_ready", node: 1).publicKey
+    _ = try await WorkerRPC.agentHeartbeat(
+      AgentHeartbeat(jobId: "job_ready", node: 1, state: "ready"), from: key, reconciler: reconciler,
+      keys: keys)
+    await reconciler.reconcileAll()
+    #expect(await fixture.job("job_ready")?.phase == .running)
+  }
+
   @Test func gpuSecondsAccrueWhileRunningAndCountOnce() async throws {
     let fixture = try await MeshFixture()
     let scratch = try ScratchDirectory()
