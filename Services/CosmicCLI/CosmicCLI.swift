@@ -66,8 +66,24 @@ struct CommandGroup: Sendable {
   }
 }
 
-/// The `cosmicac` command line: parses the command, runs it, returns the exit status (see
-/// `CLIError` and `ExitCode` for the statuses).
+/// The `cosmicac` command line: parses the command, runs it, returns the exit status.
+///
+/// - `login URL` signs in over HTTP(S) (`POST /api/v1/auth/login`; libcurl for `https://`, the
+///   pooled client for `http://`), reads `GET /api/v1/connect` (app-node's public HRPC key and the
+///   DHT bootstrap list), creates the CLI's Ed25519 key on first use and registers it
+///   (`POST /api/v1/client-keys`), and saves `config.json`. Files live in
+///   `$XDG_CONFIG_HOME/cosmicac` (else `~/.config/cosmicac`; `--config-dir`,
+///   `COSMICAC_CONFIG_DIR`), the directory 0700, `config.json` and `client.key` 0600.
+/// - Transports (`APIClient`): `hrpc`, the default when app-node published a public HRPC key (an
+///   ephemeral DHT node, a `Swarm` with the CLI's key, `connect(publicKey:)`, an `HRPCClient` on
+///   `protomux-rpc`; each call a `PublicMethod` with a `PublicCall`), or `http` (`/api/v1`, Bearer
+///   token, `Idempotency-Key`).
+/// - `jobs create` sends a random idempotency key per invocation (or `--idempotency-key`) and
+///   retries up to three times with the same key when the transport fails.
+/// - Exit statuses: 0 success, 1 usage, 2 API refused, 3 not signed in, 4 timeout, 5 app-node
+///   unreachable, 6 local problem (see `CLIError`, `ExitCode.help`).
+/// - `jobs shell|cp|forward|ssh|proxy` go to `ShellCommands.run` (Shell/), `inference …` to
+///   `InferenceCommands.run` (Inference/), each with a `CLISession`.
 enum CosmicCLI {
   /// Top-level commands.
   static let topLevel: [Command] = [AuthCommands.login, AuthCommands.logout, AuthCommands.whoami]
