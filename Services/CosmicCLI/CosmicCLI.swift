@@ -105,7 +105,7 @@ enum CosmicCLI {
 
   static var usage: String {
     var text = """
-      usage: cosmicac [global options] <command> [subcommand] [options]
+      usage: cosmicac <command> [subcommand] [options]
 
       The CosmicAC command line: sign in, run GPU jobs, manage keys.
 
@@ -204,6 +204,7 @@ enum CosmicCLI {
       io.out(usage)
       return ExitCode.success
     case "version", "--version":
+      guard rest.isEmpty else { throw .usage("version takes no arguments") }
       io.out("cosmicac \(CosmicACVersion.current)\n")
       return ExitCode.success
     default:
@@ -222,7 +223,8 @@ enum CosmicCLI {
       return try await execute(top, rest, context: context)
     }
     guard let group = groups.first(where: { $0.name == command }) else {
-      throw .usage("unknown command \"\(command)\"")
+      io.err("cosmicac: unknown command \"\(command)\"\n\n" + usage)
+      return ExitCode.usage
     }
     guard let sub = rest.first, !sub.hasPrefix("-") || sub == "--help" || sub == "-h" else {
       if rest.isEmpty {

@@ -71,7 +71,7 @@ import Testing
   }
 
   @Test(arguments: [
-    (["bogus"], "unknown command \"bogus\""),
+    (["version", "extra"], "version takes no arguments"),
     (["jobs", "explode"], "unknown subcommand \"explode\""),
     (["jobs", "--tag", "x"], "needs a subcommand first"),
     (["--output", "yaml", "jobs", "list"], "--output must be table or json"),
@@ -90,6 +90,15 @@ import Testing
     #expect(run.status == 1)
     #expect(run.err.contains(message), "stderr: \(run.err)")
     #expect(run.err.contains("Run cosmicac --help for usage."))
+  }
+
+  @Test func anUnknownCommandPrintsTheUsage() async throws {
+    let dir = try TempDir()
+    defer { dir.cleanup() }
+    let run = await cosmicac(["frobnicate"], configDir: dir.path)
+    #expect(run.status == 1)
+    #expect(run.out.isEmpty)
+    #expect(run.err.hasPrefix("cosmicac: unknown command \"frobnicate\"\n\nusage: cosmicac <command>"))
   }
 
   @Test func versionPrintsTheVersion() async throws {
