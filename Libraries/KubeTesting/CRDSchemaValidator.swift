@@ -13,32 +13,39 @@ public struct CRDSchemaValidator: Sendable {
   /// Loaded schema directories (parsing the CRDs is slow; tests start many servers).
   private static let cache = Mutex<[String: [String: KubeJSON]]>([:])
 
-  /// Loads every `*.crd.json` under `directory` (recursively); cached per directory.
+  /// Loads every `*.crd.json` under `directory` (recursively); loaded once per directory and
+  /// process (parsing the CRDs is slow and tests start many servers at once).
   public init(directory: String) throws(KubeError) {
-    if let cached = Self.cache.withLock({ $0[directory] }) {
-      self.schemas = cached
-      return
+    self.schemas = try Self.cache.withLock { cache throws(KubeError) -> [String: KubeJSON] in
+      if let cached = cache[directory] { return cached }
+      let loaded = try Self.load(directory)
+      cache[directory] = loaded
+      return loaded
     }
+  }
+
+  static func load(_ directory: String) throws(KubeError) -> [String: KubeJSON] {
     var schemas: [String: KubeJSON] = [:]
     guard let enumerator = FileManager.default.enumerator(atPath: directory) else {
       throw KubeError.configuration("no schema directory \(directory)")
     }
     while let file = enumerator.nextObject() as? String {
-      guard file.hasSuffix(".crd.json"), let data = FileManager.default.contents(atPath: directory + "/" + file)
+      guard file.hasSuffix(".crd.json"),
+        let data = FileManager.default.contents(atPath: directory + "/" + file)
       else { continue }
       let crd = try KubeJSON.parse(Array(data))
       guard let group = crd[path: ["spec", "group"]]?.stringValue,
         let kind = crd[path: ["spec", "names", "kind"]]?.stringValue
       else { continue }
       for version in crd[path: ["spec", "versions"]]?.arrayValue ?? [] {
-        guard let name = version["name"]?.stringValue, let schema = version[path: ["schema", "openAPIV3Schema"]]
+        guard let name = version["name"]?.stringValue,
+          let schema = version[path: ["schema", "openAPIV3Schema"]]
         else { continue }
         schemas["\(group)/\(name)/\(kind)"] = schema
       }
     }
     guard !schemas.isEmpty else { throw KubeError.configuration("no CRD schemas in \(directory)") }
-    Self.cache.withLock { $0[directory] = schemas }
-    self.schemas = schemas
+    return schemas
   }
 
   /// Whether a schema exists for the object's kind.
@@ -89,7 +96,9 @@ public struct CRDSchemaValidator: Sendable {
       let preserve = schema["x-kubernetes-preserve-unknown-fields"]?.boolValue == true
       for key in members.keys.sorted() {
         // The API server always accepts the object envelope at the root.
-        if path.isEmpty && (key == "apiVersion" || key == "kind" || key == "metadata") && properties?[key] == nil {
+        if path.isEmpty && (key == "apiVersion" || key == "kind" || key == "metadata")
+          && properties?[key] == nil
+        {
           continue
         }
         let child = path.isEmpty ? key : "\(path).\(key)"
@@ -112,7 +121,9 @@ public struct CRDSchemaValidator: Sendable {
         return
       }
       if let itemSchema = schema["items"] {
-        for (index, item) in items.enumerated() { check(item, itemSchema, path: "\(path)[\(index)]", into: &problems) }
+        for (index, item) in items.enumerated() {
+          check(item, itemSchema, path: "\(path)[\(index)]", into: &problems)
+        }
       }
     case "string":
       if value.stringValue == nil { problems.append("\(field): must be a string") }

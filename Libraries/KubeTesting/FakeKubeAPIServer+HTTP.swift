@@ -67,8 +67,10 @@ extension FakeKubeAPIServer {
       break
     }
     guard let route = route(request.path) else {
-      return FakeKubeStatus(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
-        .response(resource: nil, name: nil)
+      return FakeKubeStatus(
+        code: 404, reason: "NotFound", message: "the server could not find the requested resource"
+      )
+      .response(resource: nil, name: nil)
     }
     let query = Self.parseQuery(request.query)
     do {
@@ -85,11 +87,13 @@ extension FakeKubeAPIServer {
         let contentType = request.headers["Content-Type"] ?? ""
         guard contentType.hasPrefix("application/apply-patch") else {
           throw FakeKubeStatus(
-            code: 415, reason: "UnsupportedMediaType", message: "the fake serves only server-side apply patches")
+            code: 415, reason: "UnsupportedMediaType",
+            message: "the fake serves only server-side apply patches")
         }
         guard let manager = query["fieldManager"], !manager.isEmpty else {
           throw FakeKubeStatus(
-            code: 400, reason: "BadRequest", message: "PATCH requests with apply content type require a fieldManager")
+            code: 400, reason: "BadRequest",
+            message: "PATCH requests with apply content type require a fieldManager")
         }
         let body = try Self.body(request)
         let (stored, created) = try apply(
@@ -108,12 +112,15 @@ extension FakeKubeAPIServer {
         {
           propagation = parsed
         }
-        if let text = query["propagationPolicy"], let parsed = DeletePropagation(rawValue: text) { propagation = parsed }
+        if let text = query["propagationPolicy"], let parsed = DeletePropagation(rawValue: text) {
+          propagation = parsed
+        }
         try delete(route, name: name, propagation: propagation)
         let status: KubeJSON = ["kind": "Status", "apiVersion": "v1", "status": "Success", "metadata": [:]]
         return Self.json(status)
       default:
-        throw FakeKubeStatus(code: 405, reason: "MethodNotAllowed", message: "\(request.method) is not supported here")
+        throw FakeKubeStatus(
+          code: 405, reason: "MethodNotAllowed", message: "\(request.method) is not supported here")
       }
     } catch let status as FakeKubeStatus {
       return status.response(resource: route.resource, name: route.name)
@@ -147,10 +154,14 @@ extension FakeKubeAPIServer {
     }
     guard let plural = rest.first else { return nil }
     let candidates = KubeResource.known + state.withLock { $0.extraResources }
-    guard let resource = candidates.first(where: { $0.group == group && $0.version == version && $0.plural == plural })
+    guard
+      let resource = candidates.first(where: {
+        $0.group == group && $0.version == version && $0.plural == plural
+      })
     else { return nil }
     return Route(
-      resource: resource, namespace: resource.namespaced ? namespace : nil, name: rest.count > 1 ? rest[1] : nil,
+      resource: resource, namespace: resource.namespaced ? namespace : nil,
+      name: rest.count > 1 ? rest[1] : nil,
       subresource: rest.count > 2 ? rest[2] : nil)
   }
 
@@ -159,7 +170,9 @@ extension FakeKubeAPIServer {
     for pair in query.split(separator: "&") {
       let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
       let key = parts[0].removingPercentEncoding ?? parts[0]
-      let value = parts.count > 1 ? (parts[1].replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? parts[1]) : ""
+      let value =
+        parts.count > 1
+        ? (parts[1].replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? parts[1]) : ""
       out[key] = value
     }
     return out
@@ -176,7 +189,8 @@ extension FakeKubeAPIServer {
   }
 
   static func json(_ value: KubeJSON, status: Int = 200) -> HTTPResponse {
-    HTTPResponse(status: HTTPStatus(status), headers: ["Content-Type": "application/json"], body: value.serialized())
+    HTTPResponse(
+      status: HTTPStatus(status), headers: ["Content-Type": "application/json"], body: value.serialized())
   }
 
   // MARK: - Verbs
@@ -219,7 +233,8 @@ extension FakeKubeAPIServer {
       if let version = Int(from), version > 0, version < state.oldestVersion {
         let status: KubeJSON = [
           "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Expired", "code": 410,
-          "message": .string("too old resource version: \(version) (\(state.oldestVersion))"), "metadata": [:],
+          "message": .string("too old resource version: \(version) (\(state.oldestVersion))"),
+          "metadata": [:],
         ]
         continuation.yield(Self.eventLine(.error, status))
         continuation.finish()
@@ -286,18 +301,22 @@ extension FakeKubeAPIServer {
     guard object.apiVersion == route.resource.apiVersion, object.kind == route.resource.kind else {
       throw FakeKubeStatus(
         code: 400, reason: "BadRequest",
-        message: "the body is \(object.apiVersion)/\(object.kind), the URL serves \(route.resource.apiVersion)/\(route.resource.kind)")
+        message:
+          "the body is \(object.apiVersion)/\(object.kind), the URL serves \(route.resource.apiVersion)/\(route.resource.kind)"
+      )
     }
     if let name, object.name != name {
       throw FakeKubeStatus(
-        code: 400, reason: "BadRequest", message: "the name of the object (\(object.name)) does not match the URL (\(name))")
+        code: 400, reason: "BadRequest",
+        message: "the name of the object (\(object.name)) does not match the URL (\(name))")
     }
     if object.name.isEmpty {
       throw FakeKubeStatus(code: 422, reason: "Invalid", message: "metadata.name: Required value")
     }
     if let namespace = object.namespace, namespace != route.namespace {
       throw FakeKubeStatus(
-        code: 400, reason: "BadRequest", message: "the namespace of the object does not match the namespace of the URL")
+        code: 400, reason: "BadRequest",
+        message: "the namespace of the object does not match the namespace of the URL")
     }
   }
 
@@ -316,7 +335,9 @@ extension FakeKubeAPIServer {
       })
   }
 
-  func apply(_ route: Route, name: String, body: KubeJSON, manager: String, force: Bool) throws -> (KubeObject, Bool) {
+  func apply(_ route: Route, name: String, body: KubeJSON, manager: String, force: Bool) throws -> (
+    KubeObject, Bool
+  ) {
     try checkIdentity(route, name: name, body: body)
     var applied = body
     if route.resource.namespaced { applied["metadata"]?["namespace"] = route.namespace.map(KubeJSON.string) }
@@ -330,14 +351,18 @@ extension FakeKubeAPIServer {
       {
         throw FakeKubeStatus(
           code: 409, reason: "Conflict",
-          message: "Operation cannot be fulfilled on \(route.resource.description) \"\(name)\": the object has been modified; please apply your changes to the latest version and try again")
+          message:
+            "Operation cannot be fulfilled on \(route.resource.description) \"\(name)\": the object has been modified; please apply your changes to the latest version and try again"
+        )
       }
       var current: KubeJSON =
         existing?.json ?? [
           "apiVersion": .string(route.resource.apiVersion), "kind": .string(route.resource.kind),
           "metadata": ["name": .string(name)],
         ]
-      if existing == nil, let namespace = route.namespace { current["metadata"]?["namespace"] = .string(namespace) }
+      if existing == nil, let namespace = route.namespace {
+        current["metadata"]?["namespace"] = .string(namespace)
+      }
       var managers = existing?.managers ?? [:]
       let leaves = FakeKubeFields.leaves(applied)
       var conflicts: [(String, FakeKubeFields.Path)] = []
@@ -353,10 +378,13 @@ extension FakeKubeAPIServer {
         throw FakeKubeStatus(
           code: 409, reason: "Conflict",
           message: "Apply failed with \(sorted.count) conflict\(sorted.count == 1 ? "" : "s"): "
-            + sorted.map { "conflict with \"\($0.0)\": .\($0.1.joined(separator: "."))" }.joined(separator: "; "),
+            + sorted.map { "conflict with \"\($0.0)\": .\($0.1.joined(separator: "."))" }.joined(
+              separator: "; "),
           causes: sorted.map {
-            ["reason": "FieldManagerConflict", "message": .string("conflict with \"\($0.0)\""),
-              "field": .string("." + $0.1.joined(separator: "."))]
+            [
+              "reason": "FieldManagerConflict", "message": .string("conflict with \"\($0.0)\""),
+              "field": .string("." + $0.1.joined(separator: ".")),
+            ]
           })
       }
       for (other, path) in conflicts { managers[other]?.remove(path) }
@@ -372,15 +400,21 @@ extension FakeKubeAPIServer {
       try validate(route, current)
       managers[manager] = appliedPaths
       if let existing {
-        let unchanged = Self.comparable(existing.json) == Self.comparable(current) && existing.managers == managers
+        let unchanged =
+          Self.comparable(existing.json) == Self.comparable(current) && existing.managers == managers
         if unchanged { return (KubeObject(existing.json), false) }
         if existing.json["spec"] != current["spec"] {
-          current["metadata"]?["generation"] = .int((existing.json[path: ["metadata", "generation"]]?.intValue ?? 1) + 1)
+          current["metadata"]?["generation"] = .int(
+            (existing.json[path: ["metadata", "generation"]]?.intValue ?? 1) + 1)
         }
       } else {
         Self.stamp(&current, state: &state)
       }
-      return (Self.store(current, resource: route.resource, key: key, managers: managers, state: &state, limit: limit), existing == nil)
+      return (
+        Self.store(
+          current, resource: route.resource, key: key, managers: managers, state: &state, limit: limit),
+        existing == nil
+      )
     }
   }
 
@@ -404,11 +438,15 @@ extension FakeKubeAPIServer {
       let key = Self.key(route.resource, route.namespace, name)
       guard state.objects[key] == nil else {
         throw FakeKubeStatus(
-          code: 409, reason: "AlreadyExists", message: "\(route.resource.description) \"\(name)\" already exists")
+          code: 409, reason: "AlreadyExists",
+          message: "\(route.resource.description) \"\(name)\" already exists")
       }
       Self.stamp(&json, state: &state)
-      let manager: [String: Set<FakeKubeFields.Path>] = ["before-first-apply": Set(FakeKubeFields.leaves(json).keys)]
-      return Self.store(json, resource: route.resource, key: key, managers: manager, state: &state, limit: limit)
+      let manager: [String: Set<FakeKubeFields.Path>] = [
+        "before-first-apply": Set(FakeKubeFields.leaves(json).keys)
+      ]
+      return Self.store(
+        json, resource: route.resource, key: key, managers: manager, state: &state, limit: limit)
     }
   }
 
@@ -422,16 +460,20 @@ extension FakeKubeAPIServer {
       let key = Self.key(route.resource, route.namespace, name)
       guard let existing = state.objects[key] else { throw FakeKubeStatus.notFound(route.resource, name) }
       let wanted = json[path: ["metadata", "resourceVersion"]]?.stringValue ?? ""
-      guard wanted.isEmpty || wanted == existing.json[path: ["metadata", "resourceVersion"]]?.stringValue else {
+      guard wanted.isEmpty || wanted == existing.json[path: ["metadata", "resourceVersion"]]?.stringValue
+      else {
         throw FakeKubeStatus(
           code: 409, reason: "Conflict",
-          message: "Operation cannot be fulfilled on \(route.resource.description) \"\(name)\": the object has been modified; please apply your changes to the latest version and try again")
+          message:
+            "Operation cannot be fulfilled on \(route.resource.description) \"\(name)\": the object has been modified; please apply your changes to the latest version and try again"
+        )
       }
       for field in ["uid", "creationTimestamp", "generation", "deletionTimestamp"] {
         json["metadata"]?[field] = existing.json[path: ["metadata", field]]
       }
       json["status"] = existing.json["status"]
-      return Self.store(json, resource: route.resource, key: key, managers: existing.managers, state: &state, limit: limit)
+      return Self.store(
+        json, resource: route.resource, key: key, managers: existing.managers, state: &state, limit: limit)
     }
   }
 

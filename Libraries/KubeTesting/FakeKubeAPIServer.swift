@@ -72,7 +72,10 @@ public final class FakeKubeAPIServer: Sendable {
   public let historyLimit: Int
 
   /// A server; `schemaDirectory` (e.g. `../shared/k8s-schemas`) turns on CRD validation.
-  public init(schemaDirectory: String? = nil, bookmarkInterval: Duration = .milliseconds(200), historyLimit: Int = 50_000)
+  public init(
+    schemaDirectory: String? = nil, bookmarkInterval: Duration = .milliseconds(200),
+    historyLimit: Int = 50_000
+  )
     throws(KubeError)
   {
     self.validator = try schemaDirectory.map { (directory: String) throws(KubeError) in
@@ -89,7 +92,8 @@ public final class FakeKubeAPIServer: Sendable {
     configuration.port = 0
     configuration.drainTimeout = .milliseconds(300)
     configuration.limits.idleTimeout = .seconds(600)
-    let http = HTTPServer(configuration: configuration, responder: HTTPHandler { [self] in await respond($0) })
+    let http = HTTPServer(
+      configuration: configuration, responder: HTTPHandler { [self] in await respond($0) })
     let address = try http.start()
     server.withLock { $0 = http }
     return KubeConnection(server: "http://127.0.0.1:\(address.port)")
@@ -121,8 +125,12 @@ public final class FakeKubeAPIServer: Sendable {
   public var currentResourceVersion: String { state.withLock { String($0.version) } }
 
   /// Makes the next `count` requests matching `method` and a path fragment fail with `fault`.
-  public func inject(_ fault: FakeKubeFault, count: Int = 1, method: String? = nil, pathContains: String? = nil) {
-    state.withLock { $0.faults.append(Faults(method: method, pathContains: pathContains, fault: fault, remaining: count)) }
+  public func inject(
+    _ fault: FakeKubeFault, count: Int = 1, method: String? = nil, pathContains: String? = nil
+  ) {
+    state.withLock {
+      $0.faults.append(Faults(method: method, pathContains: pathContains, fault: fault, remaining: count))
+    }
   }
 
   /// Ends every open watch stream: abruptly (the connection breaks mid-body) or cleanly.
@@ -154,7 +162,9 @@ public final class FakeKubeAPIServer: Sendable {
   /// A stored object.
   public func object(_ resource: KubeResource, namespace: String?, name: String) -> KubeObject? {
     state.withLock { state in
-      state.objects[Self.key(resource, resource.namespaced ? namespace : nil, name)].map { KubeObject($0.json) }
+      state.objects[Self.key(resource, resource.namespaced ? namespace : nil, name)].map {
+        KubeObject($0.json)
+      }
     }
   }
 
@@ -162,7 +172,8 @@ public final class FakeKubeAPIServer: Sendable {
   public func objects(_ resource: KubeResource, namespace: String? = nil) -> [KubeObject] {
     state.withLock { state in
       state.objects.values.filter { stored in
-        stored.resource == resource && (namespace == nil || stored.json[path: ["metadata", "namespace"]]?.stringValue == namespace)
+        stored.resource == resource
+          && (namespace == nil || stored.json[path: ["metadata", "namespace"]]?.stringValue == namespace)
       }.map { KubeObject($0.json) }.sorted { $0.name < $1.name }
     }
   }
@@ -176,17 +187,23 @@ public final class FakeKubeAPIServer: Sendable {
       let key = Self.key(resource, resource.namespaced ? object.namespace : nil, object.name)
       var json = object.json
       let existing = state.objects[key]
-      if existing == nil { Self.stamp(&json, state: &state) } else {
+      if existing == nil {
+        Self.stamp(&json, state: &state)
+      } else {
         json["metadata"]?["uid"] = existing!.json[path: ["metadata", "uid"]]
       }
-      return Self.store(json, resource: resource, key: key, managers: existing?.managers ?? [:], state: &state, limit: historyLimit)
+      return Self.store(
+        json, resource: resource, key: key, managers: existing?.managers ?? [:], state: &state,
+        limit: historyLimit)
     }
   }
 
   /// Changes a stored object in place (e.g. its status, as a controller does), bumping its
   /// resourceVersion and notifying watches; nil when it does not exist.
   @discardableResult
-  public func update(_ resource: KubeResource, namespace: String?, name: String, _ change: (inout KubeJSON) -> Void)
+  public func update(
+    _ resource: KubeResource, namespace: String?, name: String, _ change: (inout KubeJSON) -> Void
+  )
     -> KubeObject?
   {
     state.withLock { state -> KubeObject? in
@@ -202,7 +219,8 @@ public final class FakeKubeAPIServer: Sendable {
         Self.removeNow(key: key, state: &state, limit: historyLimit)
         return nil
       }
-      return Self.store(json, resource: resource, key: key, managers: stored.managers, state: &state, limit: historyLimit)
+      return Self.store(
+        json, resource: resource, key: key, managers: stored.managers, state: &state, limit: historyLimit)
     }
   }
 
@@ -307,7 +325,9 @@ public final class FakeKubeAPIServer: Sendable {
           $0["uid"]?.stringValue != uid
         }
         json["metadata"]?["ownerReferences"] = kept.isEmpty ? nil : .array(kept)
-        _ = store(json, resource: dependent.resource, key: dependentKey, managers: dependent.managers, state: &state, limit: limit)
+        _ = store(
+          json, resource: dependent.resource, key: dependentKey, managers: dependent.managers, state: &state,
+          limit: limit)
       } else {
         delete(key: dependentKey, propagation: propagation, state: &state, limit: limit)
       }
@@ -315,7 +335,9 @@ public final class FakeKubeAPIServer: Sendable {
     if !(stored.json[path: ["metadata", "finalizers"]]?.arrayValue ?? []).isEmpty {
       if stored.json[path: ["metadata", "deletionTimestamp"]] == nil {
         stored.json["metadata"]?["deletionTimestamp"] = .string(timestamp())
-        _ = store(stored.json, resource: stored.resource, key: key, managers: stored.managers, state: &state, limit: limit)
+        _ = store(
+          stored.json, resource: stored.resource, key: key, managers: stored.managers, state: &state,
+          limit: limit)
       }
       return
     }

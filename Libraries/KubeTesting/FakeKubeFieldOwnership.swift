@@ -11,8 +11,10 @@ enum FakeKubeFields {
     guard let first = path.first else { return true }
     if first == "apiVersion" || first == "kind" || first == "status" { return true }
     if first == "metadata", path.count >= 2 {
-      return ["name", "namespace", "resourceVersion", "uid", "creationTimestamp", "generation", "managedFields",
-        "deletionTimestamp", "selfLink"].contains(path[1])
+      return [
+        "name", "namespace", "resourceVersion", "uid", "creationTimestamp", "generation", "managedFields",
+        "deletionTimestamp", "selfLink",
+      ].contains(path[1])
     }
     return false
   }
@@ -57,7 +59,11 @@ enum FakeKubeFields {
       members[first] = nil
     } else if var child = members[first] {
       remove(Array(path.dropFirst()), in: &child)
-      if case .object(let inner) = child, inner.isEmpty { members[first] = nil } else { members[first] = child }
+      if case .object(let inner) = child, inner.isEmpty {
+        members[first] = nil
+      } else {
+        members[first] = child
+      }
     }
     root = .object(members)
   }

@@ -61,7 +61,9 @@ public final class FakeKubeVirtController: Sendable {
   public func step() {
     var gpusInUse: [String: Int] = [:]
     for vmi in server.objects(.virtualMachineInstances) {
-      guard let vm = server.object(.virtualMachines, namespace: vmi.namespace, name: vmi.name) else { continue }
+      guard let vm = server.object(.virtualMachines, namespace: vmi.namespace, name: vmi.name) else {
+        continue
+      }
       for (resource, count) in Self.gpus(vm) { gpusInUse[resource, default: 0] += count }
     }
     for vm in server.objects(.virtualMachines) where vm.deletionTimestamp == nil {
@@ -98,7 +100,9 @@ public final class FakeKubeVirtController: Sendable {
       guard let name = template[path: ["metadata", "name"]]?.stringValue else { continue }
       let url = template[path: ["spec", "source", "registry", "url"]]?.stringValue ?? ""
       guard let volume = server.object(.dataVolumes, namespace: namespace, name: name) else {
-        var metadata: KubeJSON = ["name": .string(name), "namespace": namespace.map(KubeJSON.string) ?? .null]
+        var metadata: KubeJSON = [
+          "name": .string(name), "namespace": namespace.map(KubeJSON.string) ?? .null,
+        ]
         metadata["labels"] = template[path: ["metadata", "labels"]]
         metadata["ownerReferences"] = owner
         server.seed(
@@ -115,7 +119,12 @@ public final class FakeKubeVirtController: Sendable {
         server.update(.dataVolumes, namespace: namespace, name: name) { json in
           json["status"] = [
             "phase": "ImportInProgress", "progress": "N/A",
-            "conditions": [["type": "Running", "status": "False", "reason": "ErrImagePull", "message": .string(pullError!)]],
+            "conditions": [
+              [
+                "type": "Running", "status": "False", "reason": "ErrImagePull",
+                "message": .string(pullError!),
+              ]
+            ],
           ]
         }
         imported = false
@@ -152,7 +161,9 @@ public final class FakeKubeVirtController: Sendable {
         vm,
         [
           "printableStatus": "ErrImagePull", "ready": false,
-          "conditions": [["type": "Ready", "status": "False", "reason": "ErrImagePull", "message": .string(pullError)]],
+          "conditions": [
+            ["type": "Ready", "status": "False", "reason": "ErrImagePull", "message": .string(pullError)]
+          ],
         ])
       return
     }
@@ -177,7 +188,9 @@ public final class FakeKubeVirtController: Sendable {
         }
       }
       for (resource, count) in wanted { gpusInUse[resource, default: 0] += count }
-      var metadata: KubeJSON = ["name": .string(vm.name), "namespace": namespace.map(KubeJSON.string) ?? .null]
+      var metadata: KubeJSON = [
+        "name": .string(vm.name), "namespace": namespace.map(KubeJSON.string) ?? .null,
+      ]
       metadata["labels"] = vm.json[path: ["spec", "template", "metadata", "labels"]]
       metadata["ownerReferences"] = owner
       server.seed(
@@ -200,7 +213,11 @@ public final class FakeKubeVirtController: Sendable {
         ]
       }
       setStatus(
-        vm, ["printableStatus": "Running", "ready": true, "created": true, "conditions": [["type": "Ready", "status": "True"]]])
+        vm,
+        [
+          "printableStatus": "Running", "ready": true, "created": true,
+          "conditions": [["type": "Ready", "status": "True"]],
+        ])
       let first = started.withLock { $0.insert(vmi.uid).inserted }
       if first { onStart(instance(vm)) }
     default:
@@ -211,13 +228,16 @@ public final class FakeKubeVirtController: Sendable {
   private func instance(_ vm: KubeObject) -> FakeStartedInstance {
     var config: [UInt8]?
     let volumes = vm.json[path: ["spec", "template", "spec", "volumes"]]?.arrayValue ?? []
-    if let secretName = volumes.compactMap({ $0[path: ["cloudInitNoCloud", "secretRef", "name"]]?.stringValue }).first,
+    if let secretName = volumes.compactMap({
+      $0[path: ["cloudInitNoCloud", "secretRef", "name"]]?.stringValue
+    }).first,
       let secret = server.object(.secrets, namespace: vm.namespace, name: secretName),
       let encoded = secret.json[path: ["data", "userdata"]]?.stringValue,
       let userData = Base64.decode(encoded)
     {
       config = KubeCloudInit.agentConfig(fromUserData: String(decoding: userData, as: UTF8.self))
     }
-    return FakeStartedInstance(namespace: vm.namespace ?? "", name: vm.name, labels: vm.labels, agentConfigJSON: config)
+    return FakeStartedInstance(
+      namespace: vm.namespace ?? "", name: vm.name, labels: vm.labels, agentConfigJSON: config)
   }
 }

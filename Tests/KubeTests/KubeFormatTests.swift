@@ -80,7 +80,8 @@ import Testing
     try "tok-123\n".write(toFile: directory + "/token", atomically: true, encoding: .utf8)
     try "tenant-ns".write(toFile: directory + "/namespace", atomically: true, encoding: .utf8)
     let connection = try KubeConnection.inCluster(
-      environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"], directory: directory)
+      environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"],
+      directory: directory)
     #expect(connection.server == "https://10.96.0.1:443")
     #expect(connection.token == "tok-123")
     #expect(connection.caFile == directory + "/ca.crt")
@@ -141,10 +142,25 @@ import Testing
   @Test(arguments: [
     ("a=b", ["a": "b"], true), ("a=b", ["a": "c"], false), ("a!=b", [:], true), ("a==b,c", ["a": "b"], false),
     ("a in (x, y)", ["a": "y"], true), ("a notin (x,y)", ["a": "y"], false), ("!a", ["b": "1"], true),
-    ("app.kubernetes.io/managed-by=cosmicac,cosmicac.io/job-id=job_1", ["app.kubernetes.io/managed-by": "cosmicac", "cosmicac.io/job-id": "job_1"], true),
+    (
+      "app.kubernetes.io/managed-by=cosmicac,cosmicac.io/job-id=job_1",
+      ["app.kubernetes.io/managed-by": "cosmicac", "cosmicac.io/job-id": "job_1"], true
+    ),
   ])
   func labelSelectors(selector: String, labels: [String: String], matches: Bool) throws {
     #expect(try LabelSelector(parsing: selector).matches(labels) == matches)
+  }
+
+  @Test func jsonParsesWhatTheAPIServerSends() throws {
+    let text = #"{"a":[1,-2,3.5,1e3,true,false,null],"s":"q\"\\\/\n\u00e9\ud83d\ude00","e":{},"l":[]}"#
+    let value = try KubeJSON.parse(Array(text.utf8))
+    #expect(value["a"] == [1, -2, .double(3.5), .double(1000), true, false, .null])
+    #expect(value["s"] == .string("q\"\\/\né😀"))
+    #expect(value["e"] == [:] && value["l"] == [])
+    #expect(try KubeJSON.parse(value.serialized()) == value)
+    for bad in ["{", "[1,]", "{\"a\" 1}", "tru", "\"abc", "1 2", "{\"a\":01x}"] {
+      #expect(throws: KubeError.self, "\(bad)") { try KubeJSON.parse(Array(bad.utf8)) }
+    }
   }
 
   @Test func base64RoundTrips() {
@@ -156,10 +172,15 @@ import Testing
   }
 
   @Test func retryPolicyRules() {
-    let policy = KubeRetryPolicy(maxAttempts: 4, baseDelay: .milliseconds(100), maxDelay: .seconds(2), random: { 0.0 })
-    #expect(policy.delay(after: .api(status: 500, reason: "InternalError", message: ""), attempt: 1) == .milliseconds(50))
+    let policy = KubeRetryPolicy(
+      maxAttempts: 4, baseDelay: .milliseconds(100), maxDelay: .seconds(2), random: { 0.0 })
+    #expect(
+      policy.delay(after: .api(status: 500, reason: "InternalError", message: ""), attempt: 1)
+        == .milliseconds(50))
     #expect(policy.delay(after: .api(status: 503, reason: "", message: ""), attempt: 3) == .milliseconds(200))
-    #expect(policy.delay(after: .api(status: 429, reason: "", message: "", retryAfterSeconds: 1), attempt: 1) == .seconds(1))
+    #expect(
+      policy.delay(after: .api(status: 429, reason: "", message: "", retryAfterSeconds: 1), attempt: 1)
+        == .seconds(1))
     #expect(policy.delay(after: .api(status: 409, reason: "Conflict", message: ""), attempt: 1) != nil)
     #expect(policy.delay(after: .timeout("x"), attempt: 2) != nil)
     #expect(policy.delay(after: .api(status: 403, reason: "Forbidden", message: ""), attempt: 1) == nil)
@@ -172,9 +193,11 @@ import Testing
       #"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"secrets \"x\" is forbidden","reason":"Forbidden","code":403}"#
         .utf8)
     let error = KubeError.fromResponse(status: 403, body: body, retryAfter: nil)
-    #expect(error.status == 403 && error.reason == "Forbidden" && error.message == "secrets \"x\" is forbidden")
+    #expect(
+      error.status == 403 && error.reason == "Forbidden" && error.message == "secrets \"x\" is forbidden")
     #expect(!error.isRetryable)
     let throttled = KubeError.fromResponse(status: 429, body: Array("slow down".utf8), retryAfter: "3")
-    #expect(throttled.retryAfterSeconds == 3 && throttled.reason == "TooManyRequests" && throttled.isRetryable)
+    #expect(
+      throttled.retryAfterSeconds == 3 && throttled.reason == "TooManyRequests" && throttled.isRetryable)
   }
 }

@@ -41,7 +41,8 @@ import Testing
       FileManager.default.contents(
         atPath: KubeTestSupport.schemaDirectory + "/nad/network-attachment-definitions.crd.json"))
     let crd = try KubeJSON.parse(Array(data))
-    var schema = try #require(crd[path: ["spec", "versions"]]?.arrayValue?.first?[path: ["schema", "openAPIV3Schema"]])
+    var schema = try #require(
+      crd[path: ["spec", "versions"]]?.arrayValue?.first?[path: ["schema", "openAPIV3Schema"]])
     schema["properties"]?["apiVersion"] = ["type": "string"]
     schema["properties"]?["kind"] = ["type": "string"]
     schema["properties"]?["metadata"] = ["type": "object"]
@@ -58,7 +59,8 @@ import Testing
     let graph = try KubeJobGraphBuilder.build(Self.spec(which), settings: KubeTestSupport.settings)
     let objects = try graph.ordered().map(\.object)
     let vms = objects.filter { $0.kind == "VirtualMachine" }
-    let output = try Self.crdValidate(vms, schema: KubeTestSupport.schemaDirectory + "/kubevirt/virtualmachine.openapiv3.json")
+    let output = try Self.crdValidate(
+      vms, schema: KubeTestSupport.schemaDirectory + "/kubevirt/virtualmachine.openapiv3.json")
     #expect(output.components(separatedBy: "VirtualMachine/").count - 1 == vms.count)
     let volumes = objects.filter { $0.kind == "DataVolume" }
     // Every root disk template, and the model cache, are DataVolumes too.
@@ -71,7 +73,8 @@ import Testing
         dataVolumes.append(KubeObject(volume))
       }
     }
-    _ = try Self.crdValidate(dataVolumes, schema: KubeTestSupport.schemaDirectory + "/cdi/datavolume.v1beta1.openapiv3.json")
+    _ = try Self.crdValidate(
+      dataVolumes, schema: KubeTestSupport.schemaDirectory + "/cdi/datavolume.v1beta1.openapiv3.json")
     let attachments = objects.filter { $0.kind == "NetworkAttachmentDefinition" }
     if !attachments.isEmpty {
       let schema = try Self.nadSchemaFile()
@@ -108,7 +111,8 @@ import Testing
       let secrets = server.objects(.secrets, namespace: "cosmicac-usr-alice")
       #expect(!secrets.isEmpty)
       for secret in secrets {
-        #expect(secret.json[path: ["metadata", "ownerReferences"]]?.arrayValue?.first?["kind"] == "VirtualMachine")
+        #expect(
+          secret.json[path: ["metadata", "ownerReferences"]]?.arrayValue?.first?["kind"] == "VirtualMachine")
       }
       // A second pass changes nothing.
       let version = server.currentResourceVersion
@@ -135,7 +139,9 @@ import Testing
     let gpus = spec[path: ["template", "spec", "domain", "devices", "gpus"]]?.arrayValue ?? []
     #expect(gpus.count == 2 && gpus.allSatisfy { $0["deviceName"] == "nvidia.com/GH100_H100_SXM5_80GB" })
     let template = spec["dataVolumeTemplates"]?.arrayValue?.first
-    #expect(template?[path: ["spec", "source", "registry", "url"]] == "docker://registry.example.com/images/ubuntu-cuda:22.04-12.8.1")
+    #expect(
+      template?[path: ["spec", "source", "registry", "url"]]
+        == "docker://registry.example.com/images/ubuntu-cuda:22.04-12.8.1")
     #expect(template?[path: ["spec", "storage", "resources", "requests", "storage"]] == "200Gi")
     let quota = try #require(graph.node("quota")).object
     #expect(quota.json[path: ["spec", "hard", "requests.nvidia.com/GH100_H100_SXM5_80GB"]] == "64")
@@ -170,10 +176,13 @@ import Testing
     let vm = try #require(graph.node("vm/2")).object
     let networks = vm.json[path: ["spec", "template", "spec", "networks"]]?.arrayValue ?? []
     #expect(networks.contains { $0[path: ["multus", "networkName"]] == "cosmicac-usr-alice/cosmicac-ib" })
-    let interfaces = vm.json[path: ["spec", "template", "spec", "domain", "devices", "interfaces"]]?.arrayValue ?? []
+    let interfaces =
+      vm.json[path: ["spec", "template", "spec", "domain", "devices", "interfaces"]]?.arrayValue ?? []
     #expect(interfaces.contains { $0["name"] == "ib" && $0["sriov"] == [:] })
     let nad = try #require(graph.node("nad/ib")).object
-    #expect(nad.json[path: ["metadata", "annotations", "k8s.v1.cni.cncf.io/resourceName"]] == "nvidia.com/mlnx_ib_vf")
+    #expect(
+      nad.json[path: ["metadata", "annotations", "k8s.v1.cni.cncf.io/resourceName"]]
+        == "nvidia.com/mlnx_ib_vf")
   }
 
   @Test func theOverlayTierIsOffUnlessAsked() throws {
@@ -181,7 +190,8 @@ import Testing
     #expect(plain.node("gateway") == nil && plain.node("nad/overlay") == nil)
     let isolated = try KubeJobGraphBuilder.build(Self.spec(.overlay), settings: KubeTestSupport.settings)
     #expect(isolated.node("gateway") != nil && isolated.node("nad/overlay") != nil)
-    let config = try #require(isolated.node("nad/overlay")?.object.json[path: ["spec", "config"]]?.stringValue)
+    let config = try #require(
+      isolated.node("nad/overlay")?.object.json[path: ["spec", "config"]]?.stringValue)
     #expect(try KubeJSON.parse(Array(config.utf8))["type"] == "ovs")
   }
 
@@ -196,7 +206,8 @@ import Testing
     }
     let object = KubeObject(["kind": "Secret"])
     let cyclic = KubeJobGraph(nodes: [
-      KubeGraphNode(id: "a", object: object, needs: ["b"]), KubeGraphNode(id: "b", object: object, needs: ["a"]),
+      KubeGraphNode(id: "a", object: object, needs: ["b"]),
+      KubeGraphNode(id: "b", object: object, needs: ["a"]),
     ])
     #expect(throws: KubeError.self) { try cyclic.ordered() }
   }

@@ -10,7 +10,10 @@ import Testing
     let events = Mutex<[String]>([])
     func record(_ event: KubeInformerEvent) {
       switch event {
-      case .upserted(let object): events.withLock { $0.append("upsert \(object.name) \(object.json[path: ["data", "k"]]?.stringValue ?? "")") }
+      case .upserted(let object):
+        events.withLock {
+          $0.append("upsert \(object.name) \(object.json[path: ["data", "k"]]?.stringValue ?? "")")
+        }
       case .deleted(let object): events.withLock { $0.append("delete \(object.name)") }
       }
     }
@@ -18,14 +21,18 @@ import Testing
   }
 
   static func secret(_ name: String, _ value: String, namespace: String = "t1") throws -> KubeObject {
-    try Secret(metadata: ObjectMeta(name: name, namespace: namespace, labels: ["app": "x"]), values: ["k": Array(value.utf8)])
-      .kubeObject()
+    try Secret(
+      metadata: ObjectMeta(name: name, namespace: namespace, labels: ["app": "x"]),
+      values: ["k": Array(value.utf8)]
+    )
+    .kubeObject()
   }
 
   static func b64(_ text: String) -> String { Base64.encode(Array(text.utf8)) }
 
   @Test func everyTransitionOnceAcrossDropsAndExpiredHistory() async throws {
-    try await KubeTestSupport.withFake(validate: false, bookmarkInterval: .milliseconds(50)) { server, client in
+    try await KubeTestSupport.withFake(validate: false, bookmarkInterval: .milliseconds(50)) {
+      server, client in
       for name in ["t1", "t2"] {
         _ = try await client.apply(Namespace(metadata: ObjectMeta(name: name)).kubeObject(), force: false)
       }
@@ -46,7 +53,8 @@ import Testing
 
       // Bookmarks carry the collection's version past changes the watch does not select.
       _ = try await client.apply(Self.secret("other", "1", namespace: "t2"), force: false)
-      #expect(try await KubeTestSupport.eventually { informer.resourceVersion == server.currentResourceVersion })
+      #expect(
+        try await KubeTestSupport.eventually { informer.resourceVersion == server.currentResourceVersion })
 
       // A dropped stream: the change made while it is down arrives once (the re-watch, held back
       // here, replays history from the last version).
@@ -72,7 +80,9 @@ import Testing
       let b2 = Self.b64("2")
       #expect(
         recorder.all == ["upsert a \(b1)", "upsert b \(b1)", "upsert a \(b2)", "upsert b \(b2)", "delete a"]
-          || recorder.all == ["upsert a \(b1)", "upsert b \(b1)", "upsert a \(b2)", "delete a", "upsert b \(b2)"])
+          || recorder.all == [
+            "upsert a \(b1)", "upsert b \(b1)", "upsert a \(b2)", "delete a", "upsert b \(b2)",
+          ])
       #expect(informer.objects.keys.sorted() == ["t1/b"])
     }
   }

@@ -15,12 +15,19 @@ import Testing
     if missing != .kubevirt {
       server.seed(
         KubeObject([
-          "apiVersion": "kubevirt.io/v1", "kind": "KubeVirt", "metadata": ["name": "kubevirt", "namespace": "kubevirt"],
+          "apiVersion": "kubevirt.io/v1", "kind": "KubeVirt",
+          "metadata": ["name": "kubevirt", "namespace": "kubevirt"],
           "spec": [
             "configuration": [
               "permittedHostDevices": [
                 "pciHostDevices": missing == .permittedDevice
-                  ? [] : [["pciVendorSelector": "10DE:2330", "resourceName": .string(gpu), "externalResourceProvider": true]]
+                  ? []
+                  : [
+                    [
+                      "pciVendorSelector": "10DE:2330", "resourceName": .string(gpu),
+                      "externalResourceProvider": true,
+                    ]
+                  ]
               ]
             ]
           ],
@@ -39,7 +46,8 @@ import Testing
     if missing != .infiniband { allocatable[ib] = "8" }
     server.seed(
       KubeObject([
-        "apiVersion": "v1", "kind": "Node", "metadata": ["name": "gpu-node-1"], "status": ["allocatable": allocatable],
+        "apiVersion": "v1", "kind": "Node", "metadata": ["name": "gpu-node-1"],
+        "status": ["allocatable": allocatable],
       ]))
     server.seed(
       KubeObject([

@@ -6,9 +6,12 @@ import Synchronization
 import Testing
 
 @Suite struct KubeRuntimeTests {
-  static func vm(_ name: String, runStrategy: String = "Always", status: KubeJSON?, deleting: Bool = false) -> KubeObject {
+  static func vm(_ name: String, runStrategy: String = "Always", status: KubeJSON?, deleting: Bool = false)
+    -> KubeObject
+  {
     var json: KubeJSON = [
-      "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": ["name": .string(name), "namespace": "ns"],
+      "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+      "metadata": ["name": .string(name), "namespace": "ns"],
       "spec": ["runStrategy": .string(runStrategy)],
     ]
     if let status { json["status"] = status }
@@ -18,14 +21,16 @@ import Testing
 
   static func vmi(_ name: String, phase: String) -> KubeObject {
     KubeObject([
-      "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance", "metadata": ["name": .string(name), "namespace": "ns"],
+      "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+      "metadata": ["name": .string(name), "namespace": "ns"],
       "status": ["phase": .string(phase)],
     ])
   }
 
   static func dv(_ name: String, phase: String, progress: String? = nil, role: String? = nil) -> KubeObject {
     var json: KubeJSON = [
-      "apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume", "metadata": ["name": .string(name), "namespace": "ns"],
+      "apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
+      "metadata": ["name": .string(name), "namespace": "ns"],
       "status": ["phase": .string(phase)],
     ]
     if let progress { json["status"]?["progress"] = .string(progress) }
@@ -37,18 +42,71 @@ import Testing
     typealias Row = (String, [KubeObject], [KubeObject], [KubeObject], KubeJobPhase?)
     let rows: [Row] = [
       ("nothing", [], [], [], nil),
-      ("importing", [Self.vm("a", status: ["printableStatus": "Provisioning"])], [], [Self.dv("a-root", phase: "ImportInProgress", progress: "45.5%")], .provisioning(percent: 45)),
-      ("slowest import", [Self.vm("a", status: nil), Self.vm("b", status: nil)], [], [Self.dv("a-root", phase: "ImportInProgress", progress: "80%"), Self.dv("b-root", phase: "ImportInProgress", progress: "20%")], .provisioning(percent: 20)),
-      ("cache ignored", [Self.vm("a", status: ["printableStatus": "Starting"])], [Self.vmi("a", phase: "Scheduling")], [Self.dv("a-root", phase: "Succeeded"), Self.dv("cache", phase: "ImportInProgress", role: "model-cache")], .starting),
-      ("scheduled", [Self.vm("a", status: ["printableStatus": "Starting"])], [Self.vmi("a", phase: "Scheduled")], [Self.dv("a-root", phase: "Succeeded")], .starting),
-      ("running", [Self.vm("a", status: ["printableStatus": "Running", "ready": true])], [Self.vmi("a", phase: "Running")], [Self.dv("a-root", phase: "Succeeded")], .running),
-      ("one of two running", [Self.vm("a", status: ["printableStatus": "Running", "ready": true]), Self.vm("b", status: ["printableStatus": "Starting"])], [Self.vmi("a", phase: "Running")], [], .starting),
-      ("image pull", [Self.vm("a", status: ["printableStatus": "ErrImagePull", "conditions": [["type": "Ready", "status": "False", "message": "not found"]]])], [], [], .failed("a: ErrImagePull: not found")),
-      ("unschedulable", [Self.vm("a", status: ["printableStatus": "ErrorUnschedulable"])], [], [], .failed("a: ErrorUnschedulable")),
-      ("import failed", [Self.vm("a", status: nil)], [], [Self.dv("a-root", phase: "Failed")], .failed("a-root: disk import failed")),
-      ("vmi failed", [Self.vm("a", status: ["printableStatus": "Starting"])], [Self.vmi("a", phase: "Failed")], [], .failed("a: the virtual machine failed")),
-      ("stopping", [Self.vm("a", runStrategy: "Halted", status: ["printableStatus": "Stopping"])], [Self.vmi("a", phase: "Running")], [], .stopping),
-      ("stopped", [Self.vm("a", runStrategy: "Halted", status: ["printableStatus": "Stopped"])], [], [], .stopped),
+      (
+        "importing", [Self.vm("a", status: ["printableStatus": "Provisioning"])], [],
+        [Self.dv("a-root", phase: "ImportInProgress", progress: "45.5%")], .provisioning(percent: 45)
+      ),
+      (
+        "slowest import", [Self.vm("a", status: nil), Self.vm("b", status: nil)], [],
+        [
+          Self.dv("a-root", phase: "ImportInProgress", progress: "80%"),
+          Self.dv("b-root", phase: "ImportInProgress", progress: "20%"),
+        ], .provisioning(percent: 20)
+      ),
+      (
+        "cache ignored", [Self.vm("a", status: ["printableStatus": "Starting"])],
+        [Self.vmi("a", phase: "Scheduling")],
+        [
+          Self.dv("a-root", phase: "Succeeded"),
+          Self.dv("cache", phase: "ImportInProgress", role: "model-cache"),
+        ], .starting
+      ),
+      (
+        "scheduled", [Self.vm("a", status: ["printableStatus": "Starting"])],
+        [Self.vmi("a", phase: "Scheduled")], [Self.dv("a-root", phase: "Succeeded")], .starting
+      ),
+      (
+        "running", [Self.vm("a", status: ["printableStatus": "Running", "ready": true])],
+        [Self.vmi("a", phase: "Running")], [Self.dv("a-root", phase: "Succeeded")], .running
+      ),
+      (
+        "one of two running",
+        [
+          Self.vm("a", status: ["printableStatus": "Running", "ready": true]),
+          Self.vm("b", status: ["printableStatus": "Starting"]),
+        ], [Self.vmi("a", phase: "Running")], [], .starting
+      ),
+      (
+        "image pull",
+        [
+          Self.vm(
+            "a",
+            status: [
+              "printableStatus": "ErrImagePull",
+              "conditions": [["type": "Ready", "status": "False", "message": "not found"]],
+            ])
+        ], [], [], .failed("a: ErrImagePull: not found")
+      ),
+      (
+        "unschedulable", [Self.vm("a", status: ["printableStatus": "ErrorUnschedulable"])], [], [],
+        .failed("a: ErrorUnschedulable")
+      ),
+      (
+        "import failed", [Self.vm("a", status: nil)], [], [Self.dv("a-root", phase: "Failed")],
+        .failed("a-root: disk import failed")
+      ),
+      (
+        "vmi failed", [Self.vm("a", status: ["printableStatus": "Starting"])],
+        [Self.vmi("a", phase: "Failed")], [], .failed("a: the virtual machine failed")
+      ),
+      (
+        "stopping", [Self.vm("a", runStrategy: "Halted", status: ["printableStatus": "Stopping"])],
+        [Self.vmi("a", phase: "Running")], [], .stopping
+      ),
+      (
+        "stopped", [Self.vm("a", runStrategy: "Halted", status: ["printableStatus": "Stopped"])], [], [],
+        .stopped
+      ),
       ("deleting", [Self.vm("a", status: ["printableStatus": "Running"], deleting: true)], [], [], .deleting),
     ]
     for (name, vms, vmis, dvs, expected) in rows {
@@ -96,7 +154,9 @@ import Testing
         return seen.last == .running
       }
       #expect(reached, "phases seen: \(seen)")
-      #expect(seen.contains(.starting) || seen.contains { if case .provisioning = $0 { return true } else { return false } })
+      #expect(
+        seen.contains(.starting)
+          || seen.contains { if case .provisioning = $0 { return true } else { return false } })
       #expect(try await runtime.jobIds() == [spec.jobId])
       // The agents got their configs from the cloud-init Secrets.
       let configs = try started.withLock { $0 }.map { instance in
@@ -134,11 +194,17 @@ import Testing
       let configs = try started.withLock { $0 }.map {
         try JSONDecoder().decode(AgentConfig.self, from: Data(try #require($0.agentConfigJSON)))
       }
-      #expect(configs.count == 2 && configs.allSatisfy { $0.kind == .managedInference && $0.model == "Qwen/Qwen3-8B" })
-      #expect(server.object(.dataVolumes, namespace: "cosmicac-usr-alice", name: "model-cache-qwen-qwen3-8b") != nil)
+      #expect(
+        configs.count == 2
+          && configs.allSatisfy { $0.kind == .managedInference && $0.model == "Qwen/Qwen3-8B" })
+      #expect(
+        server.object(.dataVolumes, namespace: "cosmicac-usr-alice", name: "model-cache-qwen-qwen3-8b") != nil
+      )
       #expect(try await KubeTestSupport.eventually { try await runtime.remove(jobId: spec.jobId) })
       // The cache outlives the job (the next job of the model does not refetch).
-      #expect(server.object(.dataVolumes, namespace: "cosmicac-usr-alice", name: "model-cache-qwen-qwen3-8b") != nil)
+      #expect(
+        server.object(.dataVolumes, namespace: "cosmicac-usr-alice", name: "model-cache-qwen-qwen3-8b") != nil
+      )
     }
   }
 
@@ -156,7 +222,9 @@ import Testing
         return false
       }
       #expect(failed)
-      if case .failed(let reason) = last { #expect(reason.contains("ErrImagePull") && reason.contains("not found")) }
+      if case .failed(let reason) = last {
+        #expect(reason.contains("ErrImagePull") && reason.contains("not found"))
+      }
     }
     var tight = FakeKubeVirtController.Options()
     tight.gpuCapacity = ["nvidia.com/GH100_H100_SXM5_80GB": 3]
@@ -171,7 +239,9 @@ import Testing
         return false
       }
       #expect(failed)
-      if case .failed(let reason) = last { #expect(reason.contains("ErrorUnschedulable") && reason.contains("Insufficient")) }
+      if case .failed(let reason) = last {
+        #expect(reason.contains("ErrorUnschedulable") && reason.contains("Insufficient"))
+      }
     }
   }
 
@@ -186,25 +256,39 @@ import Testing
       let name = "job-0123456789abcdef-0"
       let root = KubeObject([
         "apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
-        "metadata": ["name": "job-0123456789abcdef-0-root", "namespace": .string(namespace),
-          "labels": ["app.kubernetes.io/managed-by": "cosmicac", "cosmicac.io/job-id": "job_0123456789abcdef"]],
+        "metadata": [
+          "name": "job-0123456789abcdef-0-root", "namespace": .string(namespace),
+          "labels": [
+            "app.kubernetes.io/managed-by": "cosmicac", "cosmicac.io/job-id": "job_0123456789abcdef",
+          ],
+        ],
         "spec": ["source": ["blank": [:]], "storage": ["resources": ["requests": ["storage": "1Gi"]]]],
         "status": ["phase": "ImportInProgress", "progress": "12.5%"],
       ])
       server.seed(root)
-      #expect(try await KubeTestSupport.eventually { try await runtime.phase(jobId: spec.jobId) == .provisioning(percent: 12) })
+      #expect(
+        try await KubeTestSupport.eventually {
+          try await runtime.phase(jobId: spec.jobId) == .provisioning(percent: 12)
+        })
       server.update(.dataVolumes, namespace: namespace, name: "job-0123456789abcdef-0-root") {
         $0["status"] = ["phase": "Succeeded", "progress": "100.0%"]
       }
       server.seed(
         KubeObject([
           "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-          "metadata": ["name": .string(name), "namespace": .string(namespace),
-            "labels": ["app.kubernetes.io/managed-by": "cosmicac", "cosmicac.io/job-id": "job_0123456789abcdef"]],
+          "metadata": [
+            "name": .string(name), "namespace": .string(namespace),
+            "labels": [
+              "app.kubernetes.io/managed-by": "cosmicac", "cosmicac.io/job-id": "job_0123456789abcdef",
+            ],
+          ],
           "status": ["phase": "Scheduling"],
         ]))
-      #expect(try await KubeTestSupport.eventually { try await runtime.phase(jobId: spec.jobId) == .starting })
-      server.update(.virtualMachineInstances, namespace: namespace, name: name) { $0["status"] = ["phase": "Running"] }
+      #expect(
+        try await KubeTestSupport.eventually { try await runtime.phase(jobId: spec.jobId) == .starting })
+      server.update(.virtualMachineInstances, namespace: namespace, name: name) {
+        $0["status"] = ["phase": "Running"]
+      }
       server.update(.virtualMachines, namespace: namespace, name: name) {
         $0["status"] = ["printableStatus": "Running", "ready": true]
       }
@@ -212,7 +296,10 @@ import Testing
       server.update(.virtualMachines, namespace: namespace, name: name) {
         $0["status"] = ["printableStatus": "CrashLoopBackOff", "ready": false]
       }
-      #expect(try await KubeTestSupport.eventually { try await runtime.phase(jobId: spec.jobId) == .failed("\(name): CrashLoopBackOff") })
+      #expect(
+        try await KubeTestSupport.eventually {
+          try await runtime.phase(jobId: spec.jobId) == .failed("\(name): CrashLoopBackOff")
+        })
     }
   }
 
@@ -222,7 +309,8 @@ import Testing
       let spec = try KubeTestSupport.spec(.gpuContainer)
       try await runtime.ensure(spec)
       // An operator halts our running VM with kubectl, taking the field over.
-      let other = KubeClient(connection: client.connection, fieldManager: "kubectl", retry: KubeTestSupport.fastRetry)
+      let other = KubeClient(
+        connection: client.connection, fieldManager: "kubectl", retry: KubeTestSupport.fastRetry)
       defer { other.shutdown() }
       let patch = KubeObject([
         "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
@@ -230,11 +318,15 @@ import Testing
         "spec": ["runStrategy": "Halted"],
       ])
       _ = try await other.apply(patch, force: true)
-      #expect(server.object(.virtualMachines, namespace: "cosmicac-usr-alice", name: "job-0123456789abcdef-0")?.json[path: ["spec", "runStrategy"]] == "Halted")
+      #expect(
+        server.object(.virtualMachines, namespace: "cosmicac-usr-alice", name: "job-0123456789abcdef-0")?
+          .json[path: ["spec", "runStrategy"]] == "Halted")
       // The next reconcile takes the field back.
       let fresh = KubeJobRuntime(api: client, settings: KubeTestSupport.settings)
       try await fresh.ensure(spec)
-      #expect(server.object(.virtualMachines, namespace: "cosmicac-usr-alice", name: "job-0123456789abcdef-0")?.json[path: ["spec", "runStrategy"]] == "Always")
+      #expect(
+        server.object(.virtualMachines, namespace: "cosmicac-usr-alice", name: "job-0123456789abcdef-0")?
+          .json[path: ["spec", "runStrategy"]] == "Always")
     }
   }
 

@@ -7,7 +7,8 @@ import Testing
 /// Paths and fixtures shared by the Kube tests.
 enum KubeTestSupport {
   /// The repository root (three levels above this file).
-  static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+  static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent()
     .deletingLastPathComponent().path
 
   /// `<repo>/../shared`, where the team keeps the pinned schemas and tools.
@@ -49,7 +50,8 @@ enum KubeTestSupport {
       authorizedKeys: [String(repeating: "cd", count: 32)], bootstrap: ["203.0.113.7:49737"],
       workerKey: String(repeating: "ef", count: 32),
       topic: kind == .managedInference ? String(repeating: "01", count: 32) : nil,
-      endpointId: kind == .managedInference ? "ep_1" : nil, model: kind == .managedInference ? "Qwen/Qwen3-8B" : nil,
+      endpointId: kind == .managedInference ? "ep_1" : nil,
+      model: kind == .managedInference ? "Qwen/Qwen3-8B" : nil,
       gpuCount: 2)
     return Array(try JSONEncoder().encode(config))
   }
@@ -73,7 +75,9 @@ enum KubeTestSupport {
       jobId: jobId, tenant: "usr_alice", kind: kind, gpuModel: "GH100_H100_SXM5_80GB", gpuCount: 2,
       image: kind == .gpuContainer ? "Ubuntu22.04/CUDA12.8.1" : nil, diskGb: 200,
       model: kind == .managedInference ? "Qwen/Qwen3-8B" : nil,
-      nodes: try (0..<nodes).map { KubeJobSpec.Node(index: $0, agentConfigJSON: try agentConfig(jobId: jobId, node: $0, kind: core)) },
+      nodes: try (0..<nodes).map {
+        KubeJobSpec.Node(index: $0, agentConfigJSON: try agentConfig(jobId: jobId, node: $0, kind: core))
+      },
       running: running, isolatedNetwork: isolated)
   }
 

@@ -31,7 +31,7 @@ extension KubeAPI {
   {
     do {
       return try await get(resource, namespace: namespace, name: name)
-    } catch where error.isNotFound {
+    } catch  where error.isNotFound {
       return nil
     }
   }

@@ -52,13 +52,15 @@ public final class KubeClient: KubeAPI {
     return KubeObject(try KubeJSON.parse(body))
   }
 
-  public func get(_ resource: KubeResource, namespace: String?, name: String) async throws(KubeError) -> KubeObject
+  public func get(_ resource: KubeResource, namespace: String?, name: String) async throws(KubeError)
+    -> KubeObject
   {
     let body = try await call(.get, resource.path(namespace: namespace, name: name))
     return KubeObject(try KubeJSON.parse(body))
   }
 
-  public func list(_ resource: KubeResource, namespace: String?, labelSelector: String?) async throws(KubeError)
+  public func list(_ resource: KubeResource, namespace: String?, labelSelector: String?)
+    async throws(KubeError)
     -> KubeList
   {
     var query: [(String, String)] = []
@@ -72,11 +74,14 @@ public final class KubeClient: KubeAPI {
       if item["apiVersion"] == nil { item["apiVersion"] = .string(resource.apiVersion) }
       return KubeObject(item)
     }
-    return KubeList(items: items, resourceVersion: json[path: ["metadata", "resourceVersion"]]?.stringValue ?? "")
+    return KubeList(
+      items: items, resourceVersion: json[path: ["metadata", "resourceVersion"]]?.stringValue ?? "")
   }
 
   @discardableResult
-  public func delete(_ resource: KubeResource, namespace: String?, name: String, propagation: DeletePropagation)
+  public func delete(
+    _ resource: KubeResource, namespace: String?, name: String, propagation: DeletePropagation
+  )
     async throws(KubeError) -> Bool
   {
     let options: KubeJSON = [
@@ -87,12 +92,14 @@ public final class KubeClient: KubeAPI {
         .delete, resource.path(namespace: namespace, name: name), body: options.serialized(),
         contentType: "application/json")
       return true
-    } catch where error.isNotFound {
+    } catch  where error.isNotFound {
       return false
     }
   }
 
-  public func watch(_ resource: KubeResource, namespace: String?, labelSelector: String?, resourceVersion: String)
+  public func watch(
+    _ resource: KubeResource, namespace: String?, labelSelector: String?, resourceVersion: String
+  )
     -> AsyncThrowingStream<KubeWatchEvent, any Error>
   {
     var query: [(String, String)] = [
@@ -113,7 +120,8 @@ public final class KubeClient: KubeAPI {
       defer { http.shutdown() }
       do {
         let response = try await http.execute(
-          HTTPClientRequest(method: .get, target: url, headers: ["Accept": "application/json"]), timeout: timeout)
+          HTTPClientRequest(method: .get, target: url, headers: ["Accept": "application/json"]),
+          timeout: timeout)
         guard (200..<300).contains(response.status.code) else {
           let body = (try? await response.collect(upTo: 1 << 20)) ?? []
           throw KubeError.fromResponse(
@@ -180,7 +188,8 @@ public final class KubeClient: KubeAPI {
     var headers: HTTPHeaders = ["Accept": "application/json"]
     if let contentType { headers.add("Content-Type", contentType) }
     let request = HTTPClientRequest(
-      method: method, target: connection.server + path + Self.encodeQuery(query), headers: headers, body: body)
+      method: method, target: connection.server + path + Self.encodeQuery(query), headers: headers, body: body
+    )
     calls.add(1, ordering: .relaxed)
     do {
       let response = try await http.execute(request)
@@ -215,7 +224,8 @@ public final class KubeClient: KubeAPI {
     var out = ""
     for byte in text.utf8 {
       switch byte {
-      case 48...57, 65...90, 97...122, UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+      case 48...57, 65...90, 97...122, UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
+        UInt8(ascii: "~"):
         out.unicodeScalars.append(Unicode.Scalar(byte))
       default:
         let hex = Array("0123456789ABCDEF".unicodeScalars)

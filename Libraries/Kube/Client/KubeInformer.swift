@@ -38,7 +38,8 @@ public final class KubeInformer: Sendable {
   /// An informer; nothing happens until `run()`.
   public init(
     api: any KubeAPI, resource: KubeResource, namespace: String?, labelSelector: String?,
-    retry: KubeRetryPolicy = KubeRetryPolicy(maxAttempts: Int.max, baseDelay: .milliseconds(100), maxDelay: .seconds(5))
+    retry: KubeRetryPolicy = KubeRetryPolicy(
+      maxAttempts: Int.max, baseDelay: .milliseconds(100), maxDelay: .seconds(5))
   ) {
     self.api = api
     self.resource = resource
@@ -121,7 +122,8 @@ public final class KubeInformer: Sendable {
   private func pause(after error: any Error, failures: Int) async -> Bool {
     let kubeError = (error as? KubeError) ?? KubeError.transport("\(error)")
     let delay =
-      retry.delay(after: kubeError.isRetryable ? kubeError : KubeError.transport(kubeError.message), attempt: failures)
+      retry.delay(
+        after: kubeError.isRetryable ? kubeError : KubeError.transport(kubeError.message), attempt: failures)
       ?? .seconds(1)
     do {
       try await Task.sleep(for: delay)

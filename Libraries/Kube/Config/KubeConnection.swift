@@ -71,7 +71,9 @@ public struct KubeConnection: Sendable, Equatable {
   }
 
   /// Loads a kubeconfig file (YAML or JSON); relative file references resolve against its directory.
-  public static func load(kubeconfigPath path: String, context: String? = nil) throws(KubeError) -> KubeConnection {
+  public static func load(kubeconfigPath path: String, context: String? = nil) throws(KubeError)
+    -> KubeConnection
+  {
     let text: String
     do {
       text = try String(contentsOfFile: path, encoding: .utf8)
@@ -122,7 +124,8 @@ public struct KubeConnection: Sendable, Equatable {
     connection.insecureSkipTLSVerify = cluster["insecure-skip-tls-verify"]?.boolValue ?? false
     if let userName = contextBody["user"]?.stringValue, !userName.isEmpty {
       let user = try named("users", userName, "user")
-      connection.clientCertificatePEM = try decoded(user["client-certificate-data"], "client-certificate-data")
+      connection.clientCertificatePEM = try decoded(
+        user["client-certificate-data"], "client-certificate-data")
       connection.clientCertificateFile = user["client-certificate"]?.stringValue.map(resolvePath)
       connection.clientKeyPEM = try decoded(user["client-key-data"], "client-key-data")
       connection.clientKeyFile = user["client-key"]?.stringValue.map(resolvePath)

@@ -115,6 +115,8 @@ public struct KubeError: Error, Sendable, Equatable, CustomStringConvertible {
 extension KubeError {
   /// The same error with `context` (e.g. the graph node) in front of its message.
   public func prefixed(_ context: String) -> KubeError {
-    KubeError(code, status: status, reason: reason, message: "\(context): \(message)", retryAfterSeconds: retryAfterSeconds)
+    KubeError(
+      code, status: status, reason: reason, message: "\(context): \(message)",
+      retryAfterSeconds: retryAfterSeconds)
   }
 }

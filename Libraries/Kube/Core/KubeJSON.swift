@@ -128,18 +128,14 @@ public enum KubeJSON: Sendable, Hashable, Codable, ExpressibleByStringLiteral, E
 
   /// Parses JSON text.
   public static func parse(_ bytes: [UInt8]) throws(KubeError) -> KubeJSON {
-    do {
-      return try JSONDecoder().decode(KubeJSON.self, from: Data(bytes))
-    } catch {
-      throw KubeError.decoding("invalid JSON: \(error)")
-    }
+    try KubeJSONParser.parse(bytes)
   }
 
   /// Converts any encodable value to a JSON tree.
   public static func from<T: Encodable>(_ value: T) throws(KubeError) -> KubeJSON {
     do {
       let data = try JSONEncoder().encode(value)
-      return try JSONDecoder().decode(KubeJSON.self, from: data)
+      return try KubeJSONParser.parse(Array(data))
     } catch {
       throw KubeError.decoding("cannot encode \(T.self): \(error)")
     }

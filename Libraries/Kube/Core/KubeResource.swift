@@ -46,7 +46,8 @@ public struct KubeResource: Sendable, Hashable, CustomStringConvertible {
   public static let persistentVolumeClaims = KubeResource(
     group: "", version: "v1", kind: "PersistentVolumeClaim", plural: "persistentvolumeclaims")
   /// Core Nodes (cluster-scoped).
-  public static let nodes = KubeResource(group: "", version: "v1", kind: "Node", plural: "nodes", namespaced: false)
+  public static let nodes = KubeResource(
+    group: "", version: "v1", kind: "Node", plural: "nodes", namespaced: false)
   /// NetworkPolicies.
   public static let networkPolicies = KubeResource(
     group: "networking.k8s.io", version: "v1", kind: "NetworkPolicy", plural: "networkpolicies")
@@ -64,7 +65,8 @@ public struct KubeResource: Sendable, Hashable, CustomStringConvertible {
   public static let virtualMachineInstances = KubeResource(
     group: "kubevirt.io", version: "v1", kind: "VirtualMachineInstance", plural: "virtualmachineinstances")
   /// The KubeVirt installation (its CR carries the version and `permittedHostDevices`).
-  public static let kubeVirts = KubeResource(group: "kubevirt.io", version: "v1", kind: "KubeVirt", plural: "kubevirts")
+  public static let kubeVirts = KubeResource(
+    group: "kubevirt.io", version: "v1", kind: "KubeVirt", plural: "kubevirts")
   /// CDI DataVolumes.
   public static let dataVolumes = KubeResource(
     group: "cdi.kubevirt.io", version: "v1beta1", kind: "DataVolume", plural: "datavolumes")
@@ -78,7 +80,8 @@ public struct KubeResource: Sendable, Hashable, CustomStringConvertible {
 
   /// Every resource this library knows.
   public static let known: [KubeResource] = [
-    .secrets, .namespaces, .resourceQuotas, .persistentVolumeClaims, .nodes, .networkPolicies, .storageClasses,
+    .secrets, .namespaces, .resourceQuotas, .persistentVolumeClaims, .nodes, .networkPolicies,
+    .storageClasses,
     .customResourceDefinitions, .virtualMachines, .virtualMachineInstances, .kubeVirts, .dataVolumes, .cdis,
     .networkAttachmentDefinitions,
   ]

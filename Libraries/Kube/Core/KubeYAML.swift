@@ -74,11 +74,13 @@ public enum KubeYAML {
   }
 
   private static func quoteKey(_ key: String) -> String {
-    let plain = !key.isEmpty && key.utf8.allSatisfy { byte in
-      (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
-        || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
-        || byte == UInt8(ascii: "/")
-    }
+    let plain =
+      !key.isEmpty
+      && key.utf8.allSatisfy { byte in
+        (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+          || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+          || byte == UInt8(ascii: "/")
+      }
     return plain ? key : KubeJSON.string(key).jsonText
   }
 
@@ -373,7 +375,9 @@ public enum KubeYAML {
           }
           let key = try parseValue(topLevel: false)
           skipSpaces()
-          guard index < chars.count, chars[index] == ":" else { throw KubeError.decoding("YAML: expected ':'") }
+          guard index < chars.count, chars[index] == ":" else {
+            throw KubeError.decoding("YAML: expected ':'")
+          }
           index += 1
           let value = try parseValue(topLevel: false)
           members[key.stringValue ?? key.jsonText] = value
@@ -409,7 +413,9 @@ public enum KubeYAML {
             case "0": out.append("\0")
             case "u":
               let hex = String(chars[min(index + 1, chars.count)..<min(index + 5, chars.count)])
-              if let code = UInt32(hex, radix: 16), let scalar = Unicode.Scalar(code) { out.append(Character(scalar)) }
+              if let code = UInt32(hex, radix: 16), let scalar = Unicode.Scalar(code) {
+                out.append(Character(scalar))
+              }
               index += 4
             default: out.append(chars[index])
             }

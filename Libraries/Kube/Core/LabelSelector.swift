@@ -54,17 +54,22 @@ public struct LabelSelector: Sendable, Hashable, CustomStringConvertible {
         let key = String(part[..<range.lowerBound]).trimmingSpaces()
         var list = String(part[range.upperBound...]).trimmingSpaces()
         guard list.hasPrefix("("), list.hasSuffix(")") else {
-          throw KubeError.api(status: 400, reason: "BadRequest", message: "unable to parse requirement: \(part)")
+          throw KubeError.api(
+            status: 400, reason: "BadRequest", message: "unable to parse requirement: \(part)")
         }
         list = String(list.dropFirst().dropLast())
         let values = list.split(separator: ",").map { String($0).trimmingSpaces() }
         out.append(part[range].contains("notin") ? .notIn(key, values) : .isIn(key, values))
       } else if let range = part.range(of: "!=") {
         out.append(
-          .notEquals(String(part[..<range.lowerBound]).trimmingSpaces(), String(part[range.upperBound...]).trimmingSpaces()))
+          .notEquals(
+            String(part[..<range.lowerBound]).trimmingSpaces(),
+            String(part[range.upperBound...]).trimmingSpaces()))
       } else if let range = part.range(of: "==") ?? part.range(of: "=") {
         out.append(
-          .equals(String(part[..<range.lowerBound]).trimmingSpaces(), String(part[range.upperBound...]).trimmingSpaces()))
+          .equals(
+            String(part[..<range.lowerBound]).trimmingSpaces(),
+            String(part[range.upperBound...]).trimmingSpaces()))
       } else if part.hasPrefix("!") {
         out.append(.doesNotExist(String(part.dropFirst()).trimmingSpaces()))
       } else {

@@ -23,15 +23,20 @@ public enum KubeCloudInit {
       """
     var files: [KubeJSON] = [
       [
-        "path": .string(KubeNames.agentConfigPath), "owner": "root:root", "permissions": "0600", "encoding": "b64",
+        "path": .string(KubeNames.agentConfigPath), "owner": "root:root", "permissions": "0600",
+        "encoding": "b64",
         "content": .string(Base64.encode(agentConfigJSON)),
       ],
-      ["path": "/etc/systemd/system/cosmicac-agent.service", "permissions": "0644", "content": .string(unit)],
+      [
+        "path": "/etc/systemd/system/cosmicac-agent.service", "permissions": "0644", "content": .string(unit),
+      ],
     ]
     files.sort { ($0["path"]?.stringValue ?? "") < ($1["path"]?.stringValue ?? "") }
     var document: KubeJSON = [
       "write_files": .array(files),
-      "runcmd": [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "cosmicac-agent.service"]],
+      "runcmd": [
+        ["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "cosmicac-agent.service"],
+      ],
     ]
     if let serial = modelCacheSerial {
       let device = "/dev/disk/by-id/virtio-\(serial)"
@@ -45,7 +50,8 @@ public enum KubeCloudInit {
   /// tests); nil when absent.
   public static func agentConfig(fromUserData text: String) -> [UInt8]? {
     guard let document = try? KubeYAML.parse(text) else { return nil }
-    for file in document["write_files"]?.arrayValue ?? [] where file["path"]?.stringValue == KubeNames.agentConfigPath {
+    for file in document["write_files"]?.arrayValue ?? []
+    where file["path"]?.stringValue == KubeNames.agentConfigPath {
       guard let content = file["content"]?.stringValue else { return nil }
       return file["encoding"]?.stringValue == "b64" ? Base64.decode(content) : Array(content.utf8)
     }

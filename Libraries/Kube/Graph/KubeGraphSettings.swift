@@ -53,7 +53,8 @@ public struct KubeGraphSettings: Codable, Sendable, Hashable {
   public func imageURL(_ name: String) throws(KubeError) -> String {
     guard let url = images[name] else {
       let known = images.keys.sorted().joined(separator: ", ")
-      throw KubeError.graph("image '\(name)' is not in the image catalogue (known: \(known.isEmpty ? "none" : known))")
+      throw KubeError.graph(
+        "image '\(name)' is not in the image catalogue (known: \(known.isEmpty ? "none" : known))")
     }
     return url.hasPrefix("docker://") ? url : "docker://" + url
   }
@@ -68,7 +69,8 @@ public struct KubeGraphSettings: Codable, Sendable, Hashable {
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     let d = KubeGraphSettings()
-    gpuResourceNames = try c.decodeIfPresent([String: String].self, forKey: .gpuResourceNames) ?? d.gpuResourceNames
+    gpuResourceNames =
+      try c.decodeIfPresent([String: String].self, forKey: .gpuResourceNames) ?? d.gpuResourceNames
     images = try c.decodeIfPresent([String: String].self, forKey: .images) ?? d.images
     inferenceImage = try c.decodeIfPresent(String.self, forKey: .inferenceImage) ?? d.inferenceImage
     gatewayImage = try c.decodeIfPresent(String.self, forKey: .gatewayImage) ?? d.gatewayImage
@@ -81,7 +83,8 @@ public struct KubeGraphSettings: Codable, Sendable, Hashable {
     infinibandCNIType = try c.decodeIfPresent(String.self, forKey: .infinibandCNIType) ?? d.infinibandCNIType
     overlayBridge = try c.decodeIfPresent(String.self, forKey: .overlayBridge) ?? d.overlayBridge
     modelCacheGb = try c.decodeIfPresent(Int.self, forKey: .modelCacheGb) ?? d.modelCacheGb
-    modelCacheAccessMode = try c.decodeIfPresent(String.self, forKey: .modelCacheAccessMode) ?? d.modelCacheAccessMode
+    modelCacheAccessMode =
+      try c.decodeIfPresent(String.self, forKey: .modelCacheAccessMode) ?? d.modelCacheAccessMode
     namespacePrefix = try c.decodeIfPresent(String.self, forKey: .namespacePrefix) ?? d.namespacePrefix
     tenantGpuQuota = try c.decodeIfPresent(Int.self, forKey: .tenantGpuQuota) ?? d.tenantGpuQuota
     egressCIDRs = try c.decodeIfPresent([String].self, forKey: .egressCIDRs) ?? d.egressCIDRs

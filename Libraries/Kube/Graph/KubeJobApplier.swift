@@ -40,7 +40,8 @@ public struct KubeJobApplier: Sendable {
         if let owner = try await ownerObject(ownerId, graph: graph, stored: stored) {
           object.json["metadata"]?["ownerReferences"] = [
             [
-              "apiVersion": .string(owner.apiVersion), "kind": .string(owner.kind), "name": .string(owner.name),
+              "apiVersion": .string(owner.apiVersion), "kind": .string(owner.kind),
+              "name": .string(owner.name),
               "uid": .string(owner.uid), "blockOwnerDeletion": true,
             ]
           ]
@@ -67,7 +68,8 @@ public struct KubeJobApplier: Sendable {
   }
 
   /// The owner as stored: applied in this pass, or already on the server from an earlier pass.
-  private func ownerObject(_ id: String, graph: KubeJobGraph, stored: [String: KubeObject]) async throws(KubeError)
+  private func ownerObject(_ id: String, graph: KubeJobGraph, stored: [String: KubeObject])
+    async throws(KubeError)
     -> KubeObject?
   {
     if let object = stored[id] { return object }
@@ -83,7 +85,7 @@ public struct KubeJobApplier: Sendable {
   private func applyOne(_ object: KubeObject, node: KubeGraphNode) async throws(KubeError) -> KubeObject {
     do {
       return try await api.apply(object, force: false)
-    } catch where error.isConflict && object.labels[KubeNames.managedByLabel] == KubeNames.managedBy {
+    } catch  where error.isConflict && object.labels[KubeNames.managedByLabel] == KubeNames.managedBy {
       do {
         return try await api.apply(object, force: true)
       } catch {

@@ -42,8 +42,10 @@ public struct KubeGraphNode: Sendable, Hashable {
   public var owner: String?
 
   /// A node.
-  public init(id: String, object: KubeObject, needs: [String] = [], readiness: KubeReadiness = .exists, owner: String? = nil)
-  {
+  public init(
+    id: String, object: KubeObject, needs: [String] = [], readiness: KubeReadiness = .exists,
+    owner: String? = nil
+  ) {
     self.id = id
     self.object = object
     self.needs = needs
@@ -80,7 +82,8 @@ public struct KubeJobGraph: Sendable, Hashable {
     var done = Set<String>()
     var out: [KubeGraphNode] = []
     while out.count < nodes.count {
-      guard let next = nodes.first(where: { !done.contains($0.id) && $0.needs.allSatisfy(done.contains) }) else {
+      guard let next = nodes.first(where: { !done.contains($0.id) && $0.needs.allSatisfy(done.contains) })
+      else {
         let stuck = nodes.filter { !done.contains($0.id) }.map(\.id).joined(separator: ", ")
         throw KubeError.graph("dependency cycle among \(stuck)")
       }

@@ -5,14 +5,18 @@
 /// overlay tier on request, and the model cache for Managed Inference.
 public enum KubeJobGraphBuilder {
   /// The graph for `spec`.
-  public static func build(_ spec: KubeJobSpec, settings: KubeGraphSettings) throws(KubeError) -> KubeJobGraph {
+  public static func build(_ spec: KubeJobSpec, settings: KubeGraphSettings) throws(KubeError) -> KubeJobGraph
+  {
     guard !spec.nodes.isEmpty else { throw KubeError.graph("job \(spec.jobId) has no nodes") }
-    guard spec.gpuCount >= 1 else { throw KubeError.graph("job \(spec.jobId) asks for \(spec.gpuCount) GPUs") }
+    guard spec.gpuCount >= 1 else {
+      throw KubeError.graph("job \(spec.jobId) asks for \(spec.gpuCount) GPUs")
+    }
     let namespace = KubeNames.namespace(tenant: spec.tenant, settings: settings)
     let tenantLabel = KubeNames.labelValue(spec.tenant)
     let jobLabel = KubeNames.labelValue(spec.jobId)
     let base: [String: String] = [
-      KubeNames.managedByLabel: KubeNames.managedBy, KubeNames.jobLabel: jobLabel, KubeNames.tenantLabel: tenantLabel,
+      KubeNames.managedByLabel: KubeNames.managedBy, KubeNames.jobLabel: jobLabel,
+      KubeNames.tenantLabel: tenantLabel,
     ]
     let gpuResource = settings.gpuResourceName(spec.gpuModel)
     var nodes: [KubeGraphNode] = []
@@ -22,7 +26,8 @@ public enum KubeJobGraphBuilder {
       metadata: ObjectMeta(
         name: namespace,
         labels: [KubeNames.managedByLabel: KubeNames.managedBy, KubeNames.tenantLabel: tenantLabel]))
-    nodes.append(KubeGraphNode(id: "namespace", object: try namespaceObject.kubeObject(), readiness: .namespaceActive))
+    nodes.append(
+      KubeGraphNode(id: "namespace", object: try namespaceObject.kubeObject(), readiness: .namespaceActive))
     let quota = ResourceQuota(
       metadata: ObjectMeta(
         name: "cosmicac-gpus", namespace: namespace,
@@ -35,9 +40,12 @@ public enum KubeJobGraphBuilder {
 
     // Isolation: only the job's own VMs may reach it from inside the cluster.
     let policy = NetworkPolicy(
-      metadata: ObjectMeta(name: KubeNames.dnsLabel("\(spec.jobId)-isolation"), namespace: namespace, labels: base),
+      metadata: ObjectMeta(
+        name: KubeNames.dnsLabel("\(spec.jobId)-isolation"), namespace: namespace, labels: base),
       spec: networkPolicySpec(jobLabel: jobLabel, settings: settings))
-    nodes.append(KubeGraphNode(id: "networkpolicy", object: try policy.kubeObject(), needs: ["namespace"], owner: firstVM))
+    nodes.append(
+      KubeGraphNode(
+        id: "networkpolicy", object: try policy.kubeObject(), needs: ["namespace"], owner: firstVM))
 
     var networkNeeds: [String] = []
     if multiNode {
@@ -58,16 +66,21 @@ public enum KubeJobGraphBuilder {
       let overlay = NetworkAttachmentDefinition(
         metadata: ObjectMeta(name: overlayName, namespace: namespace, labels: base),
         config: [
-          "cniVersion": "0.4.0", "name": .string(overlayName), "type": "ovs", "bridge": .string(settings.overlayBridge),
+          "cniVersion": "0.4.0", "name": .string(overlayName), "type": "ovs",
+          "bridge": .string(settings.overlayBridge),
           "vlan": .int(vxlanTag(spec.jobId)),
         ])
-      nodes.append(KubeGraphNode(id: "nad/overlay", object: try overlay.kubeObject(), needs: ["namespace"], owner: firstVM))
+      nodes.append(
+        KubeGraphNode(
+          id: "nad/overlay", object: try overlay.kubeObject(), needs: ["namespace"], owner: firstVM))
       networkNeeds.append("nad/overlay")
     }
 
     var cacheVolume: String?
     if spec.kind == .managedInference {
-      guard let model = spec.model, !model.isEmpty else { throw KubeError.graph("managed inference without a model") }
+      guard let model = spec.model, !model.isEmpty else {
+        throw KubeError.graph("managed inference without a model")
+      }
       let name = KubeNames.dnsLabel("model-cache-\(model)")
       cacheVolume = name
       let cache = DataVolume(
@@ -93,7 +106,8 @@ public enum KubeJobGraphBuilder {
       labels[KubeNames.nodeLabel] = String(node.index)
       labels[KubeNames.roleLabel] = role
       let executable =
-        settings.agentDirectory + (spec.kind == .managedInference ? "/wrk-agent-inference" : "/wrk-agent-instance")
+        settings.agentDirectory
+        + (spec.kind == .managedInference ? "/wrk-agent-inference" : "/wrk-agent-instance")
       let userData = KubeCloudInit.userData(
         agentConfigJSON: node.agentConfigJSON, agentExecutable: executable,
         modelCacheSerial: cacheVolume == nil ? nil : "models")
@@ -103,7 +117,8 @@ public enum KubeJobGraphBuilder {
         values: ["userdata": Array(userData.utf8)])
       let secretId = "secret/\(node.index)"
       let vmId = "vm/\(node.index)"
-      nodes.append(KubeGraphNode(id: secretId, object: try secret.kubeObject(), needs: ["namespace"], owner: vmId))
+      nodes.append(
+        KubeGraphNode(id: secretId, object: try secret.kubeObject(), needs: ["namespace"], owner: vmId))
 
       let cpu = (spec.cpuPerGpu ?? settings.cpuPerGpu) * spec.gpuCount
       let memory = (spec.memoryGbPerGpu ?? settings.memoryGbPerGpu) * spec.gpuCount
@@ -129,7 +144,9 @@ public enum KubeJobGraphBuilder {
         networks.append(.multus("overlay", networkName: "\(namespace)/\(overlayName)"))
         interfaces.append(InstanceSpec.Interface(name: "overlay", binding: "bridge"))
       }
-      let gpus = (0..<spec.gpuCount).map { InstanceSpec.DeviceClaim(name: "gpu\($0)", deviceName: gpuResource) }
+      let gpus = (0..<spec.gpuCount).map {
+        InstanceSpec.DeviceClaim(name: "gpu\($0)", deviceName: gpuResource)
+      }
       let vm = VirtualMachine(
         metadata: ObjectMeta(name: vmName, namespace: namespace, labels: labels),
         spec: VirtualMachine.Spec(
@@ -140,22 +157,27 @@ public enum KubeJobGraphBuilder {
               spec: DataVolume.Spec(
                 source: .registry(imageURL),
                 storage: DataVolume.Storage(
-                  size: "\(spec.diskGb ?? settings.defaultDiskGb)Gi", storageClassName: settings.storageClassName)))
+                  size: "\(spec.diskGb ?? settings.defaultDiskGb)Gi",
+                  storageClassName: settings.storageClassName)))
           ],
           template: VirtualMachine.Template(
             metadata: VirtualMachine.TemplateMeta(labels: labels),
             spec: InstanceSpec(
               domain: InstanceSpec.Domain(
                 cpu: InstanceSpec.CPU(cores: cpu), memory: InstanceSpec.Memory(guest: "\(memory)Gi"),
-                devices: InstanceSpec.Devices(gpus: gpus, hostDevices: nil, disks: disks, interfaces: interfaces)),
-              evictionStrategy: "None", networks: networks, volumes: volumes, terminationGracePeriodSeconds: 120))))
+                devices: InstanceSpec.Devices(
+                  gpus: gpus, hostDevices: nil, disks: disks, interfaces: interfaces)),
+              evictionStrategy: "None", networks: networks, volumes: volumes,
+              terminationGracePeriodSeconds: 120))))
       var needs = ["namespace", "quota", "networkpolicy", secretId] + networkNeeds
       if cacheVolume != nil { needs.append("model-cache") }
-      nodes.append(KubeGraphNode(id: vmId, object: try vm.kubeObject(), needs: needs, readiness: .virtualMachine))
+      nodes.append(
+        KubeGraphNode(id: vmId, object: try vm.kubeObject(), needs: needs, readiness: .virtualMachine))
     }
 
     if spec.isolatedNetwork {
-      nodes += try gateway(spec: spec, namespace: namespace, base: base, overlayName: overlayName, settings: settings)
+      nodes += try gateway(
+        spec: spec, namespace: namespace, base: base, overlayName: overlayName, settings: settings)
     }
     return KubeJobGraph(nodes: nodes)
   }
@@ -163,7 +185,8 @@ public enum KubeJobGraphBuilder {
   /// The overlay tier's WireGuard gateway: a small VM on the pod network and the job's overlay that
   /// generates its key at first boot and forwards between them.
   static func gateway(
-    spec: KubeJobSpec, namespace: String, base: [String: String], overlayName: String, settings: KubeGraphSettings
+    spec: KubeJobSpec, namespace: String, base: [String: String], overlayName: String,
+    settings: KubeGraphSettings
   ) throws(KubeError) -> [KubeGraphNode] {
     let name = KubeNames.dnsLabel("\(spec.jobId)-gw")
     var labels = base
@@ -203,13 +226,15 @@ public enum KubeJobGraphBuilder {
             evictionStrategy: "None",
             networks: [.pod("default"), .multus("overlay", networkName: "\(namespace)/\(overlayName)")],
             volumes: [
-              .dataVolume("root", dataVolume: "\(name)-root"), .cloudInit("cloudinit", secret: "\(name)-cloudinit"),
+              .dataVolume("root", dataVolume: "\(name)-root"),
+              .cloudInit("cloudinit", secret: "\(name)-cloudinit"),
             ]))))
     let secret = Secret(
       metadata: ObjectMeta(name: "\(name)-cloudinit", namespace: namespace, labels: labels),
       values: ["userdata": Array(userData.utf8)])
     return [
-      KubeGraphNode(id: "secret/gateway", object: try secret.kubeObject(), needs: ["namespace"], owner: "gateway"),
+      KubeGraphNode(
+        id: "secret/gateway", object: try secret.kubeObject(), needs: ["namespace"], owner: "gateway"),
       KubeGraphNode(
         id: "gateway", object: try vm.kubeObject(), needs: ["namespace", "nad/overlay", "secret/gateway"],
         readiness: .virtualMachine, owner: "vm/\(spec.nodes[0].index)"),

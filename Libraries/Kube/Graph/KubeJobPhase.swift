@@ -29,7 +29,8 @@ public enum KubeJobObserver {
   ]
 
   /// The phase, or nil when no VM exists.
-  public static func phase(vms: [KubeObject], vmis: [KubeObject], dataVolumes: [KubeObject]) -> KubeJobPhase? {
+  public static func phase(vms: [KubeObject], vmis: [KubeObject], dataVolumes: [KubeObject]) -> KubeJobPhase?
+  {
     guard !vms.isEmpty else { return nil }
     let vms = vms.sorted { $0.name < $1.name }
     if vms.contains(where: { $0.deletionTimestamp != nil }) { return .deleting }
@@ -39,7 +40,8 @@ public enum KubeJobObserver {
         return .failed("\(vm.name): \(status)\(conditionMessage(vm).map { ": \($0)" } ?? "")")
       }
     }
-    for volume in dataVolumes.sorted(by: { $0.name < $1.name }) where volume.status?["phase"]?.stringValue == "Failed" {
+    for volume in dataVolumes.sorted(by: { $0.name < $1.name })
+    where volume.status?["phase"]?.stringValue == "Failed" {
       return .failed("\(volume.name): disk import failed\(conditionMessage(volume).map { ": \($0)" } ?? "")")
     }
     let halted = vms.allSatisfy { $0.json[path: ["spec", "runStrategy"]]?.stringValue == "Halted" }
@@ -48,7 +50,8 @@ public enum KubeJobObserver {
       return down ? .stopped : .stopping
     }
     for vmi in vmis where vmi.status?["phase"]?.stringValue == "Failed" {
-      return .failed("\(vmi.name): the virtual machine failed\(conditionMessage(vmi).map { ": \($0)" } ?? "")")
+      return .failed(
+        "\(vmi.name): the virtual machine failed\(conditionMessage(vmi).map { ": \($0)" } ?? "")")
     }
     // Root disks still importing (only those the VMs own: a shared model cache is not the job's).
     let importing = dataVolumes.filter { volume in
@@ -67,7 +70,9 @@ public enum KubeJobObserver {
     }
     let running = vms.allSatisfy { vm in
       guard vm.status?["ready"]?.boolValue == true else { return false }
-      guard let vmi = vmis.first(where: { $0.name == vm.name && $0.namespace == vm.namespace }) else { return false }
+      guard let vmi = vmis.first(where: { $0.name == vm.name && $0.namespace == vm.namespace }) else {
+        return false
+      }
       return vmi.status?["phase"]?.stringValue == "Running"
     }
     return running ? .running : .starting

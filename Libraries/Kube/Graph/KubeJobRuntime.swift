@@ -79,7 +79,8 @@ public final class KubeJobRuntime: Sendable {
       for object in objects {
         left += 1
         if object.deletionTimestamp == nil {
-          try await api.delete(resource, namespace: object.namespace, name: object.name, propagation: .foreground)
+          try await api.delete(
+            resource, namespace: object.namespace, name: object.name, propagation: .foreground)
         }
       }
     }
@@ -93,7 +94,9 @@ public final class KubeJobRuntime: Sendable {
 
   /// Secrets, policies and attachments are listed per tenant namespace (the worker never reads
   /// Secrets cluster-wide); VMs, VMIs and DataVolumes cluster-wide by label.
-  private func listEverywhere(_ resource: KubeResource, selector: String) async throws(KubeError) -> [KubeObject] {
+  private func listEverywhere(_ resource: KubeResource, selector: String) async throws(KubeError)
+    -> [KubeObject]
+  {
     if resource == .virtualMachines || resource == .virtualMachineInstances || resource == .dataVolumes {
       return try await api.list(resource, namespace: nil, labelSelector: selector).items
     }
@@ -103,7 +106,8 @@ public final class KubeJobRuntime: Sendable {
     for graph in appliedGraphs.withLock({ Array($0.values) }) {
       for node in graph.nodes { if let namespace = node.object.namespace { known.insert(namespace) } }
     }
-    let tenants = try await api.list(.namespaces, namespace: nil, labelSelector: KubeNames.managedSelector).items
+    let tenants = try await api.list(.namespaces, namespace: nil, labelSelector: KubeNames.managedSelector)
+      .items
     for namespace in tenants { known.insert(namespace.name) }
     var out: [KubeObject] = []
     for namespace in known.sorted() {
@@ -134,7 +138,8 @@ public final class KubeJobRuntime: Sendable {
     if hasSynced {
       objects = Array(vms.objects.values)
     } else {
-      objects = try await api.list(.virtualMachines, namespace: nil, labelSelector: KubeNames.managedSelector).items
+      objects = try await api.list(.virtualMachines, namespace: nil, labelSelector: KubeNames.managedSelector)
+        .items
     }
     return Set(objects.compactMap(KubeNames.jobId(of:)))
   }

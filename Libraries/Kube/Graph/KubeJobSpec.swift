@@ -121,7 +121,8 @@ public enum KubeNames {
     var out = ""
     for scalar in text.unicodeScalars {
       let ok =
-        (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z") || (scalar >= "0" && scalar <= "9")
+        (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z")
+        || (scalar >= "0" && scalar <= "9")
         || scalar == "_" || scalar == "." || scalar == "-"
       out.unicodeScalars.append(ok ? scalar : "-")
     }

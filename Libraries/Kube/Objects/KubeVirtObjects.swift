@@ -109,9 +109,10 @@ public struct InstanceSpec: Codable, Sendable, Hashable {
   public var terminationGracePeriodSeconds: Int?
 
   /// A VMI spec.
-  public init(domain: Domain, evictionStrategy: String?, networks: [Network]?, volumes: [Volume]?,
-    nodeSelector: [String: String]? = nil, terminationGracePeriodSeconds: Int? = nil)
-  {
+  public init(
+    domain: Domain, evictionStrategy: String?, networks: [Network]?, volumes: [Volume]?,
+    nodeSelector: [String: String]? = nil, terminationGracePeriodSeconds: Int? = nil
+  ) {
     self.domain = domain
     self.evictionStrategy = evictionStrategy
     self.networks = networks
@@ -412,7 +413,9 @@ public struct DataVolume: KubeTypedObject, Hashable {
     public var blank: Blank?
 
     /// Imports `url` from a registry.
-    public static func registry(_ url: String, pullMethod: String? = "node", secretRef: String? = nil) -> Source {
+    public static func registry(_ url: String, pullMethod: String? = "node", secretRef: String? = nil)
+      -> Source
+    {
       Source(registry: Registry(url: url, pullMethod: pullMethod, secretRef: secretRef), blank: nil)
     }
     /// An empty volume.

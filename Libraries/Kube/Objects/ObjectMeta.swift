@@ -61,9 +61,10 @@ public struct OwnerReference: Codable, Sendable, Hashable {
   public var blockOwnerDeletion: Bool?
 
   /// An owner reference.
-  public init(apiVersion: String, kind: String, name: String, uid: String, controller: Bool? = nil,
-    blockOwnerDeletion: Bool? = nil)
-  {
+  public init(
+    apiVersion: String, kind: String, name: String, uid: String, controller: Bool? = nil,
+    blockOwnerDeletion: Bool? = nil
+  ) {
     self.apiVersion = apiVersion
     self.kind = kind
     self.name = name

@@ -17,7 +17,8 @@ public struct KubePreflightRequirements: Sendable, Hashable {
 
   /// Requirements.
   public init(
-    gpuResourceNames: [String], minGpusPerNode: Int = 1, storageClassName: String? = nil, needsMultus: Bool = false,
+    gpuResourceNames: [String], minGpusPerNode: Int = 1, storageClassName: String? = nil,
+    needsMultus: Bool = false,
     infinibandResourceName: String? = nil
   ) {
     self.gpuResourceNames = gpuResourceNames
@@ -43,7 +44,9 @@ public struct KubePreflightCheck: Sendable, Hashable {
 /// Checks a cluster against the requirements and explains what is missing.
 public enum KubePreflight {
   /// Runs every check (API failures become unmet checks with the server's message).
-  public static func run(api: any KubeAPI, requirements: KubePreflightRequirements) async -> [KubePreflightCheck] {
+  public static func run(api: any KubeAPI, requirements: KubePreflightRequirements) async
+    -> [KubePreflightCheck]
+  {
     var checks: [KubePreflightCheck] = []
     let minKubeVirt = requirements.minKubeVirt.map(String.init).joined(separator: ".")
     let minCDI = requirements.minCDI.map(String.init).joined(separator: ".")
@@ -60,17 +63,23 @@ public enum KubePreflight {
       versionCheck(
         "KubeVirt >= \(minKubeVirt)", found: kubevirt == nil ? nil : (kubevirtVersion ?? "unknown"),
         minimum: requirements.minKubeVirt,
-        fix: "install or upgrade KubeVirt to \(minKubeVirt) or later (the kubevirt-operator and a KubeVirt CR)"))
+        fix:
+          "install or upgrade KubeVirt to \(minKubeVirt) or later (the kubevirt-operator and a KubeVirt CR)"))
     let permitted = Set(
-      ((kubevirt?.json[path: ["spec", "configuration", "permittedHostDevices", "pciHostDevices"]]?.arrayValue ?? [])
-        + (kubevirt?.json[path: ["spec", "configuration", "permittedHostDevices", "mediatedDevices"]]?.arrayValue ?? []))
+      ((kubevirt?.json[path: ["spec", "configuration", "permittedHostDevices", "pciHostDevices"]]?.arrayValue
+        ?? [])
+        + (kubevirt?.json[path: ["spec", "configuration", "permittedHostDevices", "mediatedDevices"]]?
+          .arrayValue ?? []))
         .compactMap { $0["resourceName"]?.stringValue })
     for resource in requirements.gpuResourceNames.sorted() {
       let met = permitted.contains(resource)
       checks.append(
         KubePreflightCheck(
           name: "permittedHostDevices has \(resource)", met: met,
-          detail: met ? "listed" : (kubevirt == nil ? "no KubeVirt CR" : "not listed (have: \(permitted.sorted().joined(separator: ", ")))"),
+          detail: met
+            ? "listed"
+            : (kubevirt == nil
+              ? "no KubeVirt CR" : "not listed (have: \(permitted.sorted().joined(separator: ", ")))"),
           fix: met
             ? ""
             : "add {pciVendorSelector: <vendor:device>, resourceName: \(resource), externalResourceProvider: true} to spec.configuration.permittedHostDevices.pciHostDevices of the KubeVirt CR"
@@ -86,8 +95,10 @@ public enum KubePreflight {
     }
     checks.append(
       versionCheck(
-        "CDI >= \(minCDI)", found: cdi == nil ? nil : (cdi?.status?["observedVersion"]?.stringValue ?? "unknown"),
-        minimum: requirements.minCDI, fix: "install or upgrade CDI to \(minCDI) or later (the cdi-operator and a CDI CR)"))
+        "CDI >= \(minCDI)",
+        found: cdi == nil ? nil : (cdi?.status?["observedVersion"]?.stringValue ?? "unknown"),
+        minimum: requirements.minCDI,
+        fix: "install or upgrade CDI to \(minCDI) or later (the cdi-operator and a CDI CR)"))
 
     // Allocatable GPUs (and InfiniBand functions) on nodes.
     var nodes: [KubeObject] = []
@@ -99,7 +110,8 @@ public enum KubePreflight {
     }
     func allocatable(_ resource: String) -> [(String, Int)] {
       nodes.compactMap { node in
-        guard let value = node.status?["allocatable"]?[resource], let count = quantity(value), count > 0 else {
+        guard let value = node.status?["allocatable"]?[resource], let count = quantity(value), count > 0
+        else {
           return nil
         }
         return (node.name, count)
@@ -112,10 +124,13 @@ public enum KubePreflight {
       checks.append(
         KubePreflightCheck(
           name: "allocatable \(resource) >= \(requirements.minGpusPerNode) on a node", met: met,
-          detail: nodeError ?? (found.isEmpty ? "no node offers it" : found.map { "\($0.0): \($0.1)" }.joined(separator: ", ")),
+          detail: nodeError
+            ?? (found.isEmpty
+              ? "no node offers it" : found.map { "\($0.0): \($0.1)" }.joined(separator: ", ")),
           fix: met
             ? ""
-            : "deploy the NVIDIA GPU operator with the sandbox (vfio-pci) device plugin so nodes advertise \(resource)"))
+            : "deploy the NVIDIA GPU operator with the sandbox (vfio-pci) device plugin so nodes advertise \(resource)"
+        ))
     }
 
     // A storage class.
@@ -130,19 +145,24 @@ public enum KubePreflight {
             fix: met ? "" : "create the storage class \(wanted) or set storageClassName to one that exists"))
       } else {
         let defaults = classes.filter {
-          $0.json[path: ["metadata", "annotations", "storageclass.kubernetes.io/is-default-class"]]?.stringValue == "true"
+          $0.json[path: ["metadata", "annotations", "storageclass.kubernetes.io/is-default-class"]]?
+            .stringValue == "true"
         }
         checks.append(
           KubePreflightCheck(
             name: "a default storage class", met: !defaults.isEmpty,
-            detail: defaults.isEmpty ? "none marked default (have: \(classes.map(\.name).sorted().joined(separator: ", ")))" : defaults[0].name,
+            detail: defaults.isEmpty
+              ? "none marked default (have: \(classes.map(\.name).sorted().joined(separator: ", ")))"
+              : defaults[0].name,
             fix: defaults.isEmpty
-              ? "mark a class with storageclass.kubernetes.io/is-default-class=true or set storageClassName" : ""))
+              ? "mark a class with storageclass.kubernetes.io/is-default-class=true or set storageClassName"
+              : ""))
       }
     } catch {
       checks.append(
         KubePreflightCheck(
-          name: "a storage class", met: false, detail: error.description, fix: "grant list on storageclasses"))
+          name: "a storage class", met: false, detail: error.description, fix: "grant list on storageclasses")
+      )
     }
 
     // Multus and InfiniBand for multi-node jobs.
@@ -151,7 +171,9 @@ public enum KubePreflight {
       var detail = ""
       do {
         multus =
-          try await api.getIfExists(.customResourceDefinitions, namespace: nil, name: "network-attachment-definitions.k8s.cni.cncf.io")
+          try await api.getIfExists(
+            .customResourceDefinitions, namespace: nil, name: "network-attachment-definitions.k8s.cni.cncf.io"
+          )
           != nil
         detail = multus ? "NetworkAttachmentDefinition CRD present" : "no NetworkAttachmentDefinition CRD"
       } catch {
@@ -160,14 +182,18 @@ public enum KubePreflight {
       checks.append(
         KubePreflightCheck(
           name: "Multus (NetworkAttachmentDefinition)", met: multus, detail: detail,
-          fix: multus ? "" : "install Multus CNI (thick plugin) so VMs can attach SR-IOV InfiniBand networks"))
+          fix: multus ? "" : "install Multus CNI (thick plugin) so VMs can attach SR-IOV InfiniBand networks")
+      )
       if let ib = requirements.infinibandResourceName {
         let found = allocatable(ib)
         checks.append(
           KubePreflightCheck(
             name: "allocatable \(ib) (InfiniBand VFs)", met: !found.isEmpty,
-            detail: nodeError ?? (found.isEmpty ? "no node offers it" : found.map { "\($0.0): \($0.1)" }.joined(separator: ", ")),
-            fix: found.isEmpty ? "deploy the SR-IOV network operator with an InfiniBand policy exposing \(ib)" : ""))
+            detail: nodeError
+              ?? (found.isEmpty
+                ? "no node offers it" : found.map { "\($0.0): \($0.1)" }.joined(separator: ", ")),
+            fix: found.isEmpty
+              ? "deploy the SR-IOV network operator with an InfiniBand policy exposing \(ib)" : ""))
       }
     }
     return checks
@@ -181,12 +207,17 @@ public enum KubePreflight {
       if !check.met { lines.append("          fix: \(check.fix)") }
     }
     let missing = checks.filter { !$0.met }.count
-    lines.append(missing == 0 ? "all \(checks.count) requirements met" : "\(missing) of \(checks.count) requirements missing")
+    lines.append(
+      missing == 0
+        ? "all \(checks.count) requirements met" : "\(missing) of \(checks.count) requirements missing")
     return lines.joined(separator: "\n") + "\n"
   }
 
-  static func versionCheck(_ name: String, found: String?, minimum: [Int], fix: String) -> KubePreflightCheck {
-    guard let found else { return KubePreflightCheck(name: name, met: false, detail: "not installed", fix: fix) }
+  static func versionCheck(_ name: String, found: String?, minimum: [Int], fix: String) -> KubePreflightCheck
+  {
+    guard let found else {
+      return KubePreflightCheck(name: name, met: false, detail: "not installed", fix: fix)
+    }
     let numbers = version(found)
     let met = !numbers.isEmpty && numbers.lexicographicallyPrecedes(minimum) == false
     return KubePreflightCheck(name: name, met: met, detail: "found \(found)", fix: met ? "" : fix)

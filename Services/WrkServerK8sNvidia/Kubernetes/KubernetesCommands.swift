@@ -48,7 +48,8 @@ func runPreflight(arguments: [String]) async -> Int32 {
     if let context = options["--context"]?.last { settings.context = context }
     let models = options["--gpu-model"] ?? Array(settings.graph.gpuResourceNames.keys.sorted())
     guard !models.isEmpty else {
-      FileHandle.standardError.write(Data("preflight: name a --gpu-model (or give settings with a GPU table)\n".utf8))
+      FileHandle.standardError.write(
+        Data("preflight: name a --gpu-model (or give settings with a GPU table)\n".utf8))
       return 2
     }
     let perNode = Int(options["--gpus-per-node"]?.last ?? "1") ?? 0
@@ -65,7 +66,8 @@ func runPreflight(arguments: [String]) async -> Int32 {
     let multiNode = flags.contains("--multi-node")
     let requirements = KubePreflightRequirements(
       gpuResourceNames: models.map(settings.graph.gpuResourceName), minGpusPerNode: perNode,
-      storageClassName: options["--storage-class"]?.last ?? settings.graph.storageClassName, needsMultus: multiNode,
+      storageClassName: options["--storage-class"]?.last ?? settings.graph.storageClassName,
+      needsMultus: multiNode,
       infinibandResourceName: multiNode ? settings.graph.infinibandResourceName : nil)
     print("preflight of \(connection.server)")
     let checks = await KubePreflight.run(api: client, requirements: requirements)
@@ -108,7 +110,8 @@ func runRender(arguments: [String]) -> Int32 {
     return 2
   }
   do {
-    let settings = try options["--settings"].map(KubernetesProviderSettings.load(path:)) ?? KubernetesProviderSettings()
+    let settings =
+      try options["--settings"].map(KubernetesProviderSettings.load(path:)) ?? KubernetesProviderSettings()
     guard let data = FileManager.default.contents(atPath: specPath) else {
       throw KubeError.configuration("cannot read \(specPath)")
     }
@@ -118,7 +121,9 @@ func runRender(arguments: [String]) -> Int32 {
       job = stored
     } else {
       let spec = try decoder.decode(JobSpec.self, from: data)
-      job = Job(id: "job_0000000000000000", owner: "example-tenant", idempotencyKey: "render", spec: spec, createdAt: 0)
+      job = Job(
+        id: "job_0000000000000000", owner: "example-tenant", idempotencyKey: "render", spec: spec,
+        createdAt: 0)
     }
     if let rackPath = options["--rack"] {
       guard let rackData = FileManager.default.contents(atPath: rackPath) else {
@@ -126,7 +131,8 @@ func runRender(arguments: [String]) -> Int32 {
       }
       let rack = try decoder.decode(Rack.self, from: rackData)
       guard rack.gpuModel == job.spec.gpuModel else {
-        throw KubeError.configuration("rack \(rack.id) offers \(rack.gpuModel), the job asks for \(job.spec.gpuModel)")
+        throw KubeError.configuration(
+          "rack \(rack.id) offers \(rack.gpuModel), the job asks for \(job.spec.gpuModel)")
       }
     }
     let count = job.spec.kind == .managedInference ? (job.spec.replicas ?? 1) : job.spec.nodeCount
@@ -134,13 +140,16 @@ func runRender(arguments: [String]) -> Int32 {
       ProviderNode(
         index: index,
         agent: AgentConfig(
-          jobId: job.id, node: index, kind: job.spec.kind, seed: String(repeating: "0", count: 64), authorizedKeys: [],
-          bootstrap: [], workerKey: String(repeating: "0", count: 64), model: job.spec.model, serving: job.spec.serving,
+          jobId: job.id, node: index, kind: job.spec.kind, seed: String(repeating: "0", count: 64),
+          authorizedKeys: [],
+          bootstrap: [], workerKey: String(repeating: "0", count: 64), model: job.spec.model,
+          serving: job.spec.serving,
           gpuCount: job.spec.gpuCount))
     }
     let placement = Placement(jobId: job.id, workerKey: String(repeating: "0", count: 64), rackIds: [], at: 0)
     let spec = try KubernetesProvider.spec(
-      ProviderJob(job: job, placement: placement, nodes: nodes), desired: job.desired == .running ? .running : .stopped)
+      ProviderJob(job: job, placement: placement, nodes: nodes),
+      desired: job.desired == .running ? .running : .stopped)
     let graph = try KubeJobGraphBuilder.build(spec, settings: settings.graph)
     print(try graph.yaml(), terminator: "")
     return 0

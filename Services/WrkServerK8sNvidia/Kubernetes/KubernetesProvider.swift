@@ -60,7 +60,8 @@ final class KubernetesProvider: JobProvider, Service {
     -> KubernetesProvider
   {
     let connection = try KubeConnection.resolve(
-      kubeconfigPath: kubeconfigPath, context: settings.context, environment: ProcessInfo.processInfo.environment)
+      kubeconfigPath: kubeconfigPath, context: settings.context,
+      environment: ProcessInfo.processInfo.environment)
     logger.notice("provider kubernetes: KubeVirt VMs", ["server": .string(connection.server)])
     return KubernetesProvider(api: KubeClient(connection: connection), settings: settings, logger: logger)
   }
@@ -125,7 +126,8 @@ final class KubernetesProvider: JobProvider, Service {
     return KubeJobSpec(
       jobId: job.job.id, tenant: job.job.owner,
       kind: spec.kind == .managedInference ? .managedInference : .gpuContainer, gpuModel: spec.gpuModel,
-      gpuCount: spec.gpuCount, cpuPerGpu: spec.cpuPerGpu, memoryGbPerGpu: spec.memoryGbPerGpu, image: spec.image,
+      gpuCount: spec.gpuCount, cpuPerGpu: spec.cpuPerGpu, memoryGbPerGpu: spec.memoryGbPerGpu,
+      image: spec.image,
       diskGb: spec.diskGb, model: spec.model, nodes: nodes, running: desired == .running,
       isolatedNetwork: spec.tags.contains(isolatedNetworkTag))
   }
