@@ -103,9 +103,15 @@ public struct OpsOperations: ViewOperations {
   public static func allowedEvents(_ role: ServiceRole, _ event: JobEvent) -> Bool {
     switch (role, event) {
     case (.appNode, .stop), (.appNode, .start), (.appNode, .delete): true
-    case (.wrkOrk, .schedule), (.wrkOrk, .placed), (.wrkOrk, .heartbeatLost), (.wrkOrk, .retry),
+    // wrk-ork marks a silent worker's jobs unknown and, from the returning worker's heartbeat
+    // observations, resyncs them (the worker may resync its own jobs too).
+    case (.wrkOrk, .schedule), (.wrkOrk, .placed), (.wrkOrk, .heartbeatLost), (.wrkOrk, .resync),
+      (.wrkOrk, .retry),
       (.wrkOrk, .fail):
       true
+    // wrk-ork enforces the desired state a command could not apply at once (a stop while the
+    // phase was unknown) and finishes deleting a job no worker holds; `apply` checks both.
+    case (.wrkOrk, .stop), (.wrkOrk, .start), (.wrkOrk, .delete), (.wrkOrk, .deleted): true
     case (.worker, .provisioned), (.worker, .started), (.worker, .stopped), (.worker, .deleted),
       (.worker, .fail),
       (.worker, .resync):
@@ -126,6 +132,19 @@ public struct OpsOperations: ViewOperations {
     case .jobMessage: role == .wrkOrk || role == .worker
     case .gpuUsage, .jobAgents: role == .worker
     case .tokenUsage: role == .proxyInference
+    }
+  }
+
+  /// Why wrk-ork may not apply a command event to `job` (nil when it may): it only carries out
+  /// the desired state, and only a job no worker holds is marked deleted by it.
+  static func orchestratorRefusal(_ event: JobEvent, job: Job, store: ViewStore) -> String? {
+    switch event {
+    case .stop where job.desired != .stopped: "wrk-ork stops only a job desired stopped"
+    case .start where job.desired != .running: "wrk-ork starts only a job desired running"
+    case .delete where job.desired != .deleted: "wrk-ork deletes only a job desired deleted"
+    case .deleted where OpsCollections.placements.get([.string(job.id)], in: store.map) != nil:
+      "the owning worker reports deleted"
+    default: nil
     }
   }
 
@@ -178,6 +197,9 @@ public struct OpsOperations: ViewOperations {
       }
       if event == .retry && (job.desired != .running || job.attempts >= maxRetries) {
         return .rejected("retry not allowed")
+      }
+      if role == .wrkOrk, let refusal = Self.orchestratorRefusal(event, job: job, store: store) {
+        return .rejected(refusal)
       }
       switch JobLifecycle.transition(job.phase, event) {
       case .refused: return .rejected("\(event.name) refused in \(job.phase.rawValue)")

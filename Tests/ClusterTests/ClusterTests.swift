@@ -221,3 +221,48 @@ private struct Echo: Codable, Sendable, Equatable { var text: String }
     }
   }
 }
+
+@Suite struct OrchestratorCommandTests {
+  let app = Ed25519KeyPair.generate().publicKey
+  let ork = Ed25519KeyPair.generate().publicKey
+  let worker = Ed25519KeyPair.generate().publicKey
+
+  @Test func wrkOrkCarriesOutOnlyTheDesiredState() async throws {
+    let mesh = try await InMemoryOpsMesh(members: [(.appNode, app), (.wrkOrk, ork), (.worker, worker)])
+    let job = Job(id: "job_d", owner: "u1", idempotencyKey: "k", spec: spec(), createdAt: 1)
+    try await mesh.store(app).append([.createJob(job)])
+    let rack = Rack(
+      id: "r1", workerKey: hexString(worker), location: "us", provider: "local", gpuModel: "H100",
+      gpuCount: 8,
+      pricePerGpuHour: 2)
+    try await mesh.store(ork).append([
+      .registerRack(rack), .jobEvent(jobId: job.id, event: .schedule, at: 2),
+      .place(Placement(jobId: job.id, workerKey: hexString(worker), rackIds: ["r1"], at: 3)),
+    ])
+    try await mesh.store(worker).append([
+      .jobEvent(jobId: job.id, event: .provisioned, at: 4), .jobEvent(jobId: job.id, event: .started, at: 5),
+    ])
+    // Desired running: wrk-ork may not stop it.
+    await #expect(throws: ClusterError.self) {
+      try await mesh.store(ork).append([.jobEvent(jobId: job.id, event: .stop, at: 6)])
+    }
+    // A stop recorded as desired while the command itself could not apply is carried out by wrk-ork.
+    try await mesh.store(app).append([.setDesired(jobId: job.id, desired: .stopped, at: 7)])
+    try await mesh.store(ork).append([.jobEvent(jobId: job.id, event: .stop, at: 8)])
+    #expect(await mesh.store(app).view().job(job.id)?.phase == .stopping)
+    // Placed jobs are marked deleted by their worker only.
+    try await mesh.store(app).append([.setDesired(jobId: job.id, desired: .deleted, at: 9)])
+    try await mesh.store(ork).append([.jobEvent(jobId: job.id, event: .delete, at: 10)])
+    await #expect(throws: ClusterError.self) {
+      try await mesh.store(ork).append([.jobEvent(jobId: job.id, event: .deleted, at: 11)])
+    }
+  }
+
+  @Test func aJobNoWorkerHoldsIsDeletedByWrkOrk() async throws {
+    let mesh = try await InMemoryOpsMesh(members: [(.appNode, app), (.wrkOrk, ork)])
+    let job = Job(id: "job_e", owner: "u1", idempotencyKey: "k", spec: spec(), createdAt: 1)
+    try await mesh.store(app).append([.createJob(job), .jobEvent(jobId: job.id, event: .delete, at: 2)])
+    try await mesh.store(ork).append([.jobEvent(jobId: job.id, event: .deleted, at: 3)])
+    #expect(await mesh.store(app).view().job(job.id)?.phase == .deleted)
+  }
+}

@@ -124,12 +124,13 @@ func agentProcesses(under directory: String) -> [Int32] {
     #expect(stopped["desired"] as? String == "stopped")
     #expect((stopped["message"] as? String ?? "").contains("cost limit"))
     let deadline = ContinuousClock.now + .seconds(20)
-    while ContinuousClock.now < deadline, !received.withLock({ $0.contains { $0.contains("100") } }) {
+    while ContinuousClock.now < deadline, !received.withLock({ $0.contains { $0.contains("\"thresholdFraction\":1") } }) {
       try await Task.sleep(for: .milliseconds(200))
     }
     let posts = received.withLock { $0 }
     #expect(posts.contains { $0.contains(id) && $0.contains("running") }, "\(posts)")
-    #expect(posts.contains { $0.contains(id) && $0.contains("100") }, "\(posts)")
+    #expect(posts.contains { $0.contains(id) && $0.contains("\"thresholdFraction\":0.8") }, "\(posts)")
+    #expect(posts.contains { $0.contains(id) && $0.contains("\"thresholdFraction\":1") }, "\(posts)")
   }
 
   @Test func killedServicesComeBackAndEveryJobConverges() async throws {
