@@ -136,8 +136,11 @@ actor WorkerReconciler {
         "agent state",
         ["jobId": .string(identity.jobId), "node": .int(identity.node), "state": .string(beat.state)])
     }
+    let changed = agentBeats[identity]?.beat.state != beat.state
     agentBeats[identity] = (beat, .now)
     if beat.state == "ready" { readyAt[identity] = Self.nowMs() }
+    // A starting job may be waiting for exactly this.
+    if changed { wake?.yield() }
   }
 
   /// Whether every node's agent reported `ready` since the job last (re)started.

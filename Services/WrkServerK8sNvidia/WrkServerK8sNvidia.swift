@@ -334,6 +334,8 @@ struct WorkerService: Service {
       var local = LocalProviderConfiguration(
         root: dataDirectory + "/local", sandbox: config.sandbox, executables: executables)
       local.stopGrace = config.stopGrace
+      // An agent that heart-beats ready has settled; without that check a short wait stands in.
+      local.settleTime = config.requireAgentReady ? .zero : .seconds(1)
       if let engine = config.inferenceEngine.map(absolutePath) {
         guard FileManager.default.isExecutableFile(atPath: engine) else {
           throw WorkerStartupError("--inference-engine \(engine) is missing or not executable")
