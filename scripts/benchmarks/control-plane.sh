@@ -10,7 +10,8 @@
 #      that every job converged (none lost, none placed twice: one `placed` event each), and the
 #      peak memory (VmHWM) of each service and the agents' total resident memory.
 # Environment: JOBS (50), CONCURRENT (500), CLIENTS (64), CONFIG (release|debug), TIMEOUT (600 s per
-# phase), COSMICAC_SCRATCH (the build directory dev-up uses).
+# phase), KEEP (1: keep the data directory and logs), COSMICAC_SCRATCH (the build directory dev-up
+# uses).
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT"
 
@@ -25,7 +26,7 @@ TMP="$(mktemp -d)"
 data="$TMP/data"
 cleanup() {
   "$ROOT/scripts/dev-down" --data-dir "$data" > "$TMP/down.log" 2>&1 || cat "$TMP/down.log" >&2
-  rm -rf "$TMP"
+  if [ "${KEEP:-0}" = 1 ]; then echo "logs kept in $data/logs" >&2; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 
@@ -172,22 +173,44 @@ with open(processes) as recorded:
         kb = vm_hwm_kb(pid)
         if kb is not None:
             print(f"peak_kb_{name} {kb}")
-agents_kb, agents = 0, 0
+# The agents run inside bubblewrap sandboxes whose command lines name the data directory; the
+# agent processes are their descendants.
+parents, commands = {}, {}
 for entry in os.listdir("/proc"):
     if not entry.isdigit():
         continue
     try:
         with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-            args = cmdline.read().decode(errors="replace").split("\0")
-        # The agent itself (not the bubblewrap process that runs it).
-        if os.path.basename(args[0]) == "wrk-agent-instance" and any(data in arg for arg in args):
-            with open(f"/proc/{entry}/status") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        agents_kb += int(line.split()[1])
-                        agents += 1
+            commands[entry] = cmdline.read().decode(errors="replace").split("\0")
+        with open(f"/proc/{entry}/stat") as stat:
+            parents[entry] = stat.read().rsplit(")", 1)[1].split()[1]
     except OSError:
         pass
+
+
+def sandboxed(pid):
+    seen = set()
+    while pid in parents and pid not in seen:
+        seen.add(pid)
+        args = commands.get(pid, [])
+        if args and os.path.basename(args[0]) == "bwrap" and any(data in arg for arg in args):
+            return True
+        pid = parents[pid]
+    return False
+
+
+agents_kb, agents = 0, 0
+for pid, args in commands.items():
+    if args and os.path.basename(args[0]) == "wrk-agent-instance" and sandboxed(pid):
+        kb = None
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                kb = next((int(l.split()[1]) for l in status if l.startswith("VmRSS:")), None)
+        except OSError:
+            pass
+        if kb is not None:
+            agents_kb += kb
+            agents += 1
 print(f"agents {agents}")
 print(f"agents_rss_kb {agents_kb}")
 PY
