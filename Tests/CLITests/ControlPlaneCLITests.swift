@@ -98,8 +98,44 @@ final class CLIControlPlane: @unchecked Sendable {
       while process.process.isRunning && Date() < deadline { usleep(20_000) }
       process.stop()
     }
+    // The worker leaves its agents running when it stops (a restarted worker adopts them): end the
+    // sandboxes of this plane's jobs, children first.
+    for pid in Self.descendants(of: Self.processes(containing: directory.path)).reversed() {
+      kill(pid, SIGKILL)
+    }
     redis.stop()
     directory.cleanup()
+  }
+
+  /// Processes whose command line contains `text`.
+  static func processes(containing text: String) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+      guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+      return String(decoding: data.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self).contains(text)
+    }
+  }
+
+  /// `roots` and all their descendants, parents before children.
+  static func descendants(of roots: [Int32]) -> [Int32] {
+    var parents: [Int32: [Int32]] = [:]
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+      guard let pid = Int32(entry),
+        let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+      else { continue }
+      let fields = stat[stat.index(after: close)...].split(separator: " ")
+      if fields.count > 1, let parent = Int32(fields[1]) { parents[parent, default: []].append(pid) }
+    }
+    var out: [Int32] = []
+    var queue = roots
+    while let pid = queue.first {
+      queue.removeFirst()
+      guard !out.contains(pid) else { continue }
+      out.append(pid)
+      queue += parents[pid] ?? []
+    }
+    return out
   }
 }
 
@@ -214,5 +250,10 @@ final class CLIControlPlane: @unchecked Sendable {
     let list = await cosmicac(["jobs", "list", "--all", "--output", "json"], configDir: config)
     let items = (Self.json(list.out)["items"] as? [[String: Any]]) ?? []
     #expect(items.count == 1)
+    if let id {
+      let deleted = await cosmicac(["jobs", "delete", id, "--wait", "--timeout", "60s"], configDir: config)
+      #expect(deleted.status == 0, "\(deleted.err)")
+    }
+    #expect(CLIControlPlane.processes(containing: plane.directory.path + "/worker/").isEmpty)
   }
 }
