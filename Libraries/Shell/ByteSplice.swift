@@ -97,7 +97,8 @@ func splice(_ flow: FlowChannel, with end: some SpliceEnd) async -> (sent: Int, 
           do {
             try await end.writeBytes(Array(bytes))
           } catch {
-            try? channel.sendNow(type: ShellProtocol.StreamMessage.error, encodeString("write failed: \(error)"))
+            try? channel.sendNow(
+              type: ShellProtocol.StreamMessage.error, encodeString("write failed: \(error)"))
             channel.close()
             end.closeEnd()
             return (0, count)

@@ -17,7 +17,8 @@ final class ChildProcess: Sendable {
   let stderr: PollableFD?
   private let exitCode = Mutex<Int?>(nil)
 
-  private init(pid: Int32, master: PollableFD?, stdin: PollableFD?, stdout: PollableFD?, stderr: PollableFD?) {
+  private init(pid: Int32, master: PollableFD?, stdin: PollableFD?, stdout: PollableFD?, stderr: PollableFD?)
+  {
     self.pid = pid
     self.master = master
     self.stdin = stdin
@@ -42,7 +43,8 @@ final class ChildProcess: Sendable {
             var ws = winsize(
               ws_row: UInt16(clamping: size.height), ws_col: UInt16(clamping: size.width), ws_xpixel: 0,
               ws_ypixel: 0)
-            return cs_spawn_session(path, argv.pointer, envp.pointer, cwd, &ws, &master, ioPointer.baseAddress)
+            return cs_spawn_session(
+              path, argv.pointer, envp.pointer, cwd, &ws, &master, ioPointer.baseAddress)
           }
           return cs_spawn_session(path, argv.pointer, envp.pointer, cwd, nil, &master, ioPointer.baseAddress)
         }

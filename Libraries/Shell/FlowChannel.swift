@@ -16,7 +16,6 @@ final class FlowChannel: Sendable {
   /// The least a data message is charged.
   static let minimumCharge = 512
 
-
   /// The channel.
   let channel: ProtomuxChannel
   private let messages: IteratorBox
@@ -27,7 +26,8 @@ final class FlowChannel: Sendable {
   private let reader: Task<Void, Never>
 
   /// Wraps `channel`: messages of `dataTypes` are charged, `ackType` carries credit.
-  init(_ channel: ProtomuxChannel, dataTypes: Set<Int>, ackType: Int, window: Int = FlowChannel.defaultWindow) {
+  init(_ channel: ProtomuxChannel, dataTypes: Set<Int>, ackType: Int, window: Int = FlowChannel.defaultWindow)
+  {
     self.channel = channel
     self.ackType = ackType
     self.dataTypes = dataTypes

@@ -36,7 +36,8 @@ public final class ShellClient: Sendable {
   private let running: Task<Void, Never>
 
   /// A client over an authenticated stream to the agent (starts reading it).
-  public init(stream: any MessageStream, configuration: ShellClientConfiguration = ShellClientConfiguration()) {
+  public init(stream: any MessageStream, configuration: ShellClientConfiguration = ShellClientConfiguration())
+  {
     let mux = Protomux(stream: stream, options: configuration.protomux)
     self.mux = mux
     running = Task { await mux.run() }
@@ -107,7 +108,8 @@ public final class ShellClient: Sendable {
   public func run(_ command: String, _ arguments: [String] = [], input: [UInt8] = []) async throws(ShellError)
     -> ShellResult
   {
-    let session = try await openShell(ShellRequest(command: command, arguments: arguments, width: 0, height: 0))
+    let session = try await openShell(
+      ShellRequest(command: command, arguments: arguments, width: 0, height: 0))
     defer { session.close() }
     // A command that ends (or fails to start) before reading its input closes the channel: the
     // outcome is in its output and exit code, not in these writes.
@@ -141,7 +143,8 @@ public final class ShellClient: Sendable {
       throw .io("\(localPath) is not a regular file")
     }
     let channel = try await open(
-      ShellProtocol.upload, handshake: UploadRequest(path: remotePath, mode: Int(info.st_mode & 0o777)).wireEncoded())
+      ShellProtocol.upload,
+      handshake: UploadRequest(path: remotePath, mode: Int(info.st_mode & 0o777)).wireEncoded())
     defer { channel.close() }
     let flow = FlowChannel.stream(channel)
     // The agent may refuse at any time; its answer is read concurrently.
@@ -181,7 +184,8 @@ public final class ShellClient: Sendable {
   /// next to it, then renamed); returns the bytes received.
   @discardableResult
   public func download(from remotePath: String, to localPath: String) async throws(ShellError) -> Int {
-    let channel = try await open(ShellProtocol.download, handshake: DownloadRequest(path: remotePath).wireEncoded())
+    let channel = try await open(
+      ShellProtocol.download, handshake: DownloadRequest(path: remotePath).wireEncoded())
     defer { channel.close() }
     let temporary = localPath + ".cosmicac-download-\(UInt32.random(in: 0...UInt32.max))"
     let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -208,7 +212,9 @@ public final class ShellClient: Sendable {
         }
         total += bytes.count
       case ShellProtocol.StreamMessage.end:
-        guard Glibc.close(fd) == 0 else { throw .io("cannot write \(localPath): \(String(cString: strerror(errno)))") }
+        guard Glibc.close(fd) == 0 else {
+          throw .io("cannot write \(localPath): \(String(cString: strerror(errno)))")
+        }
         guard rename(temporary, localPath) == 0 else {
           unlink(temporary)
           stored = true
@@ -228,7 +234,9 @@ public final class ShellClient: Sendable {
 
   /// Opens a TCP stream to `host:port` as seen from inside the VM.
   public func openTunnel(host: String, port: Int) async throws(ShellError) -> ShellStream {
-    ShellStream(channel: try await open(ShellProtocol.tunnel, handshake: TunnelRequest(host: host, port: port).wireEncoded()))
+    ShellStream(
+      channel: try await open(
+        ShellProtocol.tunnel, handshake: TunnelRequest(host: host, port: port).wireEncoded()))
   }
 
   /// Opens a stream to the VM's own sshd (OpenSSH mode).
@@ -299,7 +307,8 @@ public final class ShellSession: Sendable {
     guard !bytes.isEmpty else { return }
     var offset = bytes.startIndex
     while offset != bytes.endIndex {
-      let end = bytes.index(offset, offsetBy: ShellProtocol.chunkSize, limitedBy: bytes.endIndex) ?? bytes.endIndex
+      let end =
+        bytes.index(offset, offsetBy: ShellProtocol.chunkSize, limitedBy: bytes.endIndex) ?? bytes.endIndex
       try await flow.send(type: ShellProtocol.ShellMessage.stdin, encodeBuffer(bytes[offset..<end]))
       offset = end
     }
@@ -312,7 +321,8 @@ public final class ShellSession: Sendable {
 
   /// Tells the agent the terminal's new size.
   public func resize(width: Int, height: Int) async throws(ShellError) {
-    try await flow.send(type: ShellProtocol.ShellMessage.resize, ShellSize(width: width, height: height).wireEncoded())
+    try await flow.send(
+      type: ShellProtocol.ShellMessage.resize, ShellSize(width: width, height: height).wireEncoded())
   }
 
   /// The next output, or nil after the exit code. Calling it again acknowledges the previous
@@ -334,7 +344,8 @@ public final class ShellSession: Sendable {
       case ShellProtocol.ShellMessage.stdout, ShellProtocol.ShellMessage.stderr:
         delivered.withLock { $0 = message }
         guard let bytes = try? decodeBuffer(message.body) else { continue }
-        return message.type == ShellProtocol.ShellMessage.stdout ? .stdout(Array(bytes)) : .stderr(Array(bytes))
+        return message.type == ShellProtocol.ShellMessage.stdout
+          ? .stdout(Array(bytes)) : .stderr(Array(bytes))
       case ShellProtocol.ShellMessage.exit:
         var reader = WireReader(message.body)
         let code = (try? reader.readUInt()) ?? 255
@@ -376,7 +387,8 @@ public final class ShellStream: Sendable {
   public func splice(input: Int32, output: Int32) async -> (sent: Int, received: Int) {
     _ = cs_fcntl_setfl(input, cs_fcntl_getfl(input) | O_NONBLOCK)
     _ = cs_fcntl_setfl(output, cs_fcntl_getfl(output) | O_NONBLOCK)
-    return await Shell.splice(flow, with: DescriptorEnd(input: PollableFD(fd: input), output: PollableFD(fd: output)))
+    return await Shell.splice(
+      flow, with: DescriptorEnd(input: PollableFD(fd: input), output: PollableFD(fd: output)))
   }
 
   /// Sends bytes.

@@ -259,12 +259,14 @@ extension FlowChannel {
     FlowChannel(
       channel,
       dataTypes: [
-        ShellProtocol.ShellMessage.stdin, ShellProtocol.ShellMessage.stdout, ShellProtocol.ShellMessage.stderr,
+        ShellProtocol.ShellMessage.stdin, ShellProtocol.ShellMessage.stdout,
+        ShellProtocol.ShellMessage.stderr,
       ], ackType: ShellProtocol.ShellMessage.ack)
   }
 
   /// Flow control for an upload, download, tunnel or ssh channel.
   static func stream(_ channel: ProtomuxChannel) -> FlowChannel {
-    FlowChannel(channel, dataTypes: [ShellProtocol.StreamMessage.data], ackType: ShellProtocol.StreamMessage.ack)
+    FlowChannel(
+      channel, dataTypes: [ShellProtocol.StreamMessage.data], ackType: ShellProtocol.StreamMessage.ack)
   }
 }

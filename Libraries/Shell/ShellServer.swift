@@ -91,7 +91,8 @@ public final class ShellServer: Sendable {
     let mux = Protomux(stream: stream, options: options.protomux)
     let (incoming, sink) = AsyncStream.makeStream(of: ProtomuxChannel.self)
     for name in [
-      ShellProtocol.shell, ShellProtocol.upload, ShellProtocol.download, ShellProtocol.tunnel, ShellProtocol.ssh,
+      ShellProtocol.shell, ShellProtocol.upload, ShellProtocol.download, ShellProtocol.tunnel,
+      ShellProtocol.ssh,
     ] {
       mux.handle(protocolName: name) { channel in sink.yield(channel) }
     }
@@ -124,7 +125,8 @@ public final class ShellServer: Sendable {
     do {
       request = try ShellRequest.wireDecoded(from: channel.remoteHandshake)
     } catch {
-      await finishShell(channel, message: "cosmicac: bad shell request: \(error)\n", code: 255, terminal: false)
+      await finishShell(
+        channel, message: "cosmicac: bad shell request: \(error)\n", code: 255, terminal: false)
       return
     }
     let executable: String
@@ -135,7 +137,8 @@ public final class ShellServer: Sendable {
     } else {
       guard let found = Self.resolve(request.command, path: options.environment["PATH"]) else {
         await finishShell(
-          channel, message: "cosmicac: \(request.command): command not found\n", code: ShellProtocol.exitCannotRun,
+          channel, message: "cosmicac: \(request.command): command not found\n",
+          code: ShellProtocol.exitCannotRun,
           terminal: request.wantsTerminal)
         return
       }
@@ -156,7 +159,8 @@ public final class ShellServer: Sendable {
         size: request.wantsTerminal ? ShellSize(width: request.width, height: request.height) : nil)
     } catch {
       await finishShell(
-        channel, message: "cosmicac: \(error)\n", code: ShellProtocol.exitCannotRun, terminal: request.wantsTerminal)
+        channel, message: "cosmicac: \(error)\n", code: ShellProtocol.exitCannotRun,
+        terminal: request.wantsTerminal)
       return
     }
     sessions.add(1, ordering: .relaxed)
@@ -325,7 +329,8 @@ public final class ShellServer: Sendable {
     if path.hasPrefix("/") { return path }
     if path == "~" { return options.homeDirectory }
     let rest = path.hasPrefix("~/") ? String(path.dropFirst(2)) : path
-    return options.homeDirectory.hasSuffix("/") ? options.homeDirectory + rest : options.homeDirectory + "/" + rest
+    return options.homeDirectory.hasSuffix("/")
+      ? options.homeDirectory + rest : options.homeDirectory + "/" + rest
   }
 
   private func fail(_ channel: ProtomuxChannel, _ message: String) {

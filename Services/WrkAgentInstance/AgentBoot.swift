@@ -35,7 +35,8 @@ struct AgentBoot: Sendable {
   }
 
   static func check(_ config: AgentConfig, path: String) throws(Failure) -> AgentBoot {
-    guard let seed = bytes(hex: config.seed), seed.count == 32, let keyPair = try? Ed25519KeyPair(seed: seed) else {
+    guard let seed = bytes(hex: config.seed), seed.count == 32, let keyPair = try? Ed25519KeyPair(seed: seed)
+    else {
       throw Failure(description: "\(path): seed must be 64 hex characters")
     }
     var keys: [[UInt8]] = []
@@ -87,12 +88,15 @@ struct AgentBoot: Sendable {
     var cursor = list
     while let entry = cursor {
       defer { cursor = entry.pointee.ifa_next }
-      guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else { continue }
+      guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else {
+        continue
+      }
       let text = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin -> String in
         var addr = sin.pointee.sin_addr
         var buffer = [CChar](repeating: 0, count: 64)
         _ = inet_ntop(AF_INET, &addr, &buffer, 64)
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(
+          decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
       }
       if !text.hasPrefix("127.") { return text }
     }

@@ -82,7 +82,8 @@ struct AgentService: Service {
         let fresh = try AgentBoot.load(path: config.configFile)
         if authorized.replace(with: fresh.authorizedKeys) {
           await host.dropUnauthorized()
-          context.logger.info("authorized keys reloaded", ["authorizedKeys": .int(fresh.authorizedKeys.count)])
+          context.logger.info(
+            "authorized keys reloaded", ["authorizedKeys": .int(fresh.authorizedKeys.count)])
         }
       } catch {
         context.logger.warning("agent config not reloaded", ["error": .string(error.description)])

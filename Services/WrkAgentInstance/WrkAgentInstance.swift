@@ -55,7 +55,8 @@ struct WrkAgentInstanceConfiguration: ServiceConfiguration {
   var reloadIntervalMs = 2_000
 
   static func read(from reader: inout ConfigReader) -> WrkAgentInstanceConfiguration {
-    var config = WrkAgentInstanceConfiguration(common: CommonOptions.read(from: &reader, service: serviceName))
+    var config = WrkAgentInstanceConfiguration(
+      common: CommonOptions.read(from: &reader, service: serviceName))
     config.configFile = reader.path(configFileOption, default: config.configFile)
     config.listenHost = reader.host(listenHostOption, default: config.listenHost)
     config.listenPort = reader.port(listenPortOption, default: config.listenPort)
@@ -63,7 +64,8 @@ struct WrkAgentInstanceConfiguration: ServiceConfiguration {
     config.sshHost = reader.host(sshHostOption, default: config.sshHost)
     config.sshPort = reader.int(sshPortOption, default: config.sshPort, range: 1...65535)
     config.shell = reader.optionalString(shellOption) { $0.hasPrefix("/") ? nil : "must be an absolute path" }
-    config.heartbeatIntervalMs = reader.int(heartbeatOption, default: config.heartbeatIntervalMs, range: 100...600_000)
+    config.heartbeatIntervalMs = reader.int(
+      heartbeatOption, default: config.heartbeatIntervalMs, range: 100...600_000)
     config.reloadIntervalMs = reader.int(reloadOption, default: config.reloadIntervalMs, range: 50...600_000)
     return config
   }

@@ -61,7 +61,9 @@ final class ShellFixture: Sendable {
     agentConfig.bootstrap = bootstrap
     let agentNode = try await DHTNode.start(agentConfig)
     let home = try makeTemporaryDirectory()
-    var options = ShellServerOptions.currentUser(environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C"])
+    var options = ShellServerOptions.currentUser(environment: [
+      "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C",
+    ])
     options.homeDirectory = home
     options.shell = "/bin/sh"
     options.sshPort = sshPort
@@ -176,7 +178,8 @@ func eventually(timeout: Duration = .seconds(5), _ condition: @Sendable () async
 }
 
 /// Collects a terminal session's output until `marker` appears (or the timeout).
-func readUntil(_ session: ShellSession, contains marker: String, timeout: Duration = .seconds(10)) async throws
+func readUntil(_ session: ShellSession, contains marker: String, timeout: Duration = .seconds(10))
+  async throws
   -> String
 {
   var text = ""

@@ -17,7 +17,8 @@ import Wire
     #expect(try ShellRequest.wireDecoded(from: request.wireEncoded()) == request)
     #expect(ShellSize(width: 300, height: 50).wireEncoded() == [0xfd, 0x2c, 0x01, 50])
     #expect(throws: WireError.self) { try ShellRequest.wireDecoded(from: [2, 0x6c]) }
-    #expect(try TunnelRequest.wireDecoded(from: TunnelRequest(host: "h", port: 8888).wireEncoded()).port == 8888)
+    #expect(
+      try TunnelRequest.wireDecoded(from: TunnelRequest(host: "h", port: 8888).wireEncoded()).port == 8888)
     #expect(throws: WireError.self) {
       try TunnelRequest.wireDecoded(from: TunnelRequest(host: "h", port: 0).wireEncoded())
     }
@@ -57,7 +58,8 @@ import Wire
     let fixture = try await ShellFixture.start()
     let client = try await fixture.client()
     let script = "stty size; echo ready; read line; stty size; echo got:$line; exit 4"
-    let session = try await client.openShell(ShellRequest(command: "sh", arguments: ["-c", script], width: 80, height: 24))
+    let session = try await client.openShell(
+      ShellRequest(command: "sh", arguments: ["-c", script], width: 80, height: 24))
     let first = try await readUntil(session, contains: "ready")
     #expect(first.contains("24 80"))
     try await session.resize(width: 132, height: 50)
@@ -71,7 +73,8 @@ import Wire
 
     // Ctrl-C reaches the foreground process group through the terminal.
     let trap = "trap 'echo interrupted; exit 7' INT; echo ready; while :; do sleep 0.05; done"
-    let looping = try await client.openShell(ShellRequest(command: "sh", arguments: ["-c", trap], width: 80, height: 24))
+    let looping = try await client.openShell(
+      ShellRequest(command: "sh", arguments: ["-c", trap], width: 80, height: 24))
     _ = try await readUntil(looping, contains: "ready")
     try await looping.write([3])
     let after = try await readUntil(looping, contains: "<exit")
@@ -122,7 +125,8 @@ import Wire
     let client = try await fixture.client()
     let script = "sleep 300 & echo pid:$!; sleep 301"
     let session = try await client.openShell(
-      ShellRequest(command: "sh", arguments: ["-c", script], width: terminal ? 80 : 0, height: terminal ? 24 : 0))
+      ShellRequest(
+        command: "sh", arguments: ["-c", script], width: terminal ? 80 : 0, height: terminal ? 24 : 0))
     let text = try await readUntil(session, contains: "\n")
     let pidText = text.split(separator: "pid:").last?.prefix(while: { $0.isNumber }) ?? ""
     let pid = try #require(Int32(String(pidText)))
@@ -143,7 +147,8 @@ import Wire
     var refused = false
     do {
       let connection = try await SecretStreamConnection.connect(
-        host: address.host, port: address.port, keyPair: stranger, remotePublicKey: fixture.agentKey.publicKey)
+        host: address.host, port: address.port, keyPair: stranger, remotePublicKey: fixture.agentKey.publicKey
+      )
       let client = ShellClient(stream: connection)
       _ = try await client.run("true")
     } catch {
