@@ -4,7 +4,8 @@ import ServiceKit
 import Synchronization
 
 /// Buffers token usage records and appends them to the store in batches (every 250 ms); a batch
-/// the store refuses to take is kept and retried (record ids are unique, so nothing counts twice).
+/// the store cannot take now is kept and retried (record ids are unique, so nothing counts twice); one
+/// it refuses outright is logged and dropped.
 final class UsageRecorder: Sendable {
   private let store: any OpsStore
   private let logger: Logger
@@ -44,6 +45,9 @@ final class UsageRecorder: Sendable {
     do {
       try await store.append(batch.map { .tokenUsage($0) })
       recorded.inc(batch.count)
+    } catch where error.code == .rejected {
+      // The store refused the batch (a role or record problem that a retry cannot fix).
+      logger.error("usage refused by the store", ["records": .int(batch.count), "error": .string("\(error)")])
     } catch {
       logger.warning("usage not written yet", ["records": .int(batch.count), "error": .string("\(error)")])
       pending.withLock { $0.insert(contentsOf: batch, at: 0) }
