@@ -61,6 +61,44 @@ func milliseconds(_ duration: Duration) -> Int {
   return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
 }
 
+/// One decoded read of the view for a pass: every job, placement and rack, by id.
+struct OpsSnapshot: Sendable {
+  let view: OpsView
+  let jobs: [Job]
+  let jobsById: [String: Job]
+  let placements: [String: Placement]
+  let racks: [String: Rack]
+
+  init(_ view: OpsView) {
+    self.view = view
+    jobs = view.allJobs()
+    jobsById = Dictionary(jobs.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+    placements = Dictionary(
+      view.allPlacements().map { ($0.jobId, $0) }, uniquingKeysWith: { first, _ in first })
+    racks = Dictionary(view.allRacks().map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+  }
+
+  /// The GPUs each live placement holds, counted into `scheduler`; returns the job ids counted.
+  @discardableResult
+  func hold(into scheduler: inout Scheduler) -> Set<String> {
+    var counted: Set<String> = []
+    for placement in placements.values {
+      guard let job = jobsById[placement.jobId], Scheduler.holdingPhases.contains(job.phase) else { continue }
+      scheduler.hold(placement.rackIds, owner: job.owner, gpusPerNode: job.spec.gpuCount)
+      counted.insert(job.id)
+    }
+    return counted
+  }
+
+  /// The cost of `job` so far: GPU-hours x its racks' mean price per GPU-hour; nil when unplaced.
+  func cost(of job: Job) -> Double? {
+    guard let placement = placements[job.id] else { return nil }
+    let prices = placement.rackIds.compactMap { racks[$0]?.pricePerGpuHour }
+    guard !prices.isEmpty else { return nil }
+    return job.gpuSeconds / 3600 * (prices.reduce(0, +) / Double(prices.count))
+  }
+}
+
 /// wrk-ork's metrics (on the admin endpoint's `/metrics`).
 struct OrkMetrics: Sendable {
   let placements: Counter
@@ -220,8 +258,8 @@ actor Orchestrator {
     return now > since + UInt64(milliseconds(settings.heartbeatTimeout))
   }
 
-  private func healthyRackIds(_ view: OpsView, now: UInt64) -> Set<String> {
-    Set(view.allRacks().filter { isHealthy(worker: $0.workerKey.lowercased(), now: now) }.map(\.id))
+  private func healthyRackIds(_ racks: some Sequence<Rack>, now: UInt64) -> Set<String> {
+    Set(racks.filter { isHealthy(worker: $0.workerKey.lowercased(), now: now) }.map(\.id))
   }
 
   // MARK: - The pass
@@ -232,20 +270,23 @@ actor Orchestrator {
       let (seconds, attoseconds) = (ContinuousClock.now - started).components
       metrics.passes.observe(Double(seconds) + Double(attoseconds) / 1e18)
     }
-    let view = await store.view()
+    var snapshot = OpsSnapshot(await store.view())
     let now = clock()
-    let jobs = view.allJobs()
-    metrics.racksHealthy.set(Double(healthyRackIds(view, now: now).count))
+    metrics.racksHealthy.set(Double(healthyRackIds(snapshot.racks.values, now: now).count))
     // One batch per chunk: a refusal of one operation (another writer moved the job meanwhile)
     // leaves the rest applied, and the next pass re-derives whatever is still needed.
-    let steps = jobs.flatMap { lifecycleStep($0, view: view, now: now) ?? [] }
-    await writeChunked(steps, what: "lifecycle")
-    // Jobs just moved to `scheduling` (or retried) are placed in this same pass.
-    let current = steps.isEmpty ? view : await store.view()
-    let waiting = steps.isEmpty ? jobs : current.allJobs()
-    await schedule(
-      waiting.filter { $0.phase == .scheduling && $0.desired == .running }, view: current, now: now)
-    await enforceCosts(view: await store.view(), now: now)
+    let steps = snapshot.jobs.flatMap { lifecycleStep($0, snapshot: snapshot, now: now) ?? [] }
+    if !steps.isEmpty {
+      await writeChunked(steps, what: "lifecycle")
+      // Jobs just moved to `scheduling` (or retried) are placed in this same pass.
+      snapshot = OpsSnapshot(await store.view())
+    }
+    if await schedule(
+      snapshot.jobs.filter { $0.phase == .scheduling && $0.desired == .running }, snapshot: snapshot, now: now
+    ) {
+      snapshot = OpsSnapshot(await store.view())
+    }
+    await enforceCosts(snapshot, now: now)
   }
 
   /// Operations per batch the reconciler writes at most.
@@ -260,8 +301,8 @@ actor Orchestrator {
   }
 
   /// The lifecycle operation `job` needs from wrk-ork now, if any.
-  private func lifecycleStep(_ job: Job, view: OpsView, now: UInt64) -> [OpsOperation]? {
-    let placement = view.placement(jobId: job.id)
+  private func lifecycleStep(_ job: Job, snapshot: OpsSnapshot, now: UInt64) -> [OpsOperation]? {
+    let placement = snapshot.placements[job.id]
     switch job.phase {
     case .pending where job.desired == .running:
       return [.jobEvent(jobId: job.id, event: .schedule, at: now)]
@@ -305,18 +346,19 @@ actor Orchestrator {
     return false
   }
 
-  /// Places what fits among `candidates` (oldest first); writes the reason for the others.
-  private func schedule(_ candidates: [Job], view: OpsView, now: UInt64) async {
-    var scheduler = Scheduler(
-      racks: view.allRacks(), healthyRackIds: healthyRackIds(view, now: now), quota: settings.gpuQuota)
-    var counted: Set<String> = []
-    for placement in view.allPlacements() {
-      guard let job = view.job(placement.jobId), Scheduler.holdingPhases.contains(job.phase) else { continue }
-      scheduler.hold(placement.rackIds, owner: job.owner, gpusPerNode: job.spec.gpuCount)
-      counted.insert(job.id)
+  /// Places what fits among `candidates` (oldest first); writes the reason for the others. Returns
+  /// whether it wrote anything.
+  private func schedule(_ candidates: [Job], snapshot: OpsSnapshot, now: UInt64) async -> Bool {
+    guard !candidates.isEmpty || !placing.isEmpty else {
+      metrics.jobsWaiting.set(0)
+      return false
     }
+    let racks = Array(snapshot.racks.values)
+    var scheduler = Scheduler(
+      racks: racks, healthyRackIds: healthyRackIds(racks, now: now), quota: settings.gpuQuota)
+    let counted = snapshot.hold(into: &scheduler)
     for (id, placement) in placing {
-      let job = view.job(id)
+      let job = snapshot.jobsById[id]
       if let job, job.phase != .scheduling {
         placing[id] = nil
         continue
@@ -344,6 +386,7 @@ actor Orchestrator {
     if !placements.isEmpty { await place(placements) }
     metrics.jobsWaiting.set(Double(waiting))
     await writeChunked(messages, what: "message")
+    return !placements.isEmpty || !messages.isEmpty
   }
 
   /// Writes `placements` in batches, then nudges the worker of each one the view shows applied
@@ -372,19 +415,11 @@ actor Orchestrator {
     }
   }
 
-  /// The cost of `job` so far: GPU-hours x its racks' mean price per GPU-hour; nil when unplaced.
-  static func cost(of job: Job, view: OpsView) -> Double? {
-    guard let placement = view.placement(jobId: job.id) else { return nil }
-    let prices = placement.rackIds.compactMap { view.rack($0)?.pricePerGpuHour }
-    guard !prices.isEmpty else { return nil }
-    return job.gpuSeconds / 3600 * (prices.reduce(0, +) / Double(prices.count))
-  }
-
   /// Stops jobs at their cost limit and raises the alerts every job calls for.
-  private func enforceCosts(view: OpsView, now: UInt64) async {
+  private func enforceCosts(_ snapshot: OpsSnapshot, now: UInt64) async {
     var due: [Alert] = []
-    for job in view.allJobs() {
-      let cost = Self.cost(of: job, view: view)
+    for job in snapshot.jobs where job.spec.costLimit != nil || !job.spec.alerts.isEmpty {
+      let cost = snapshot.cost(of: job)
       if let limit = job.spec.costLimit, let cost, cost >= limit, job.desired == .running {
         if await write([.enforceCostLimit(jobId: job.id, at: now)], for: job.id, what: "cost limit") {
           metrics.costLimitStops.inc()
@@ -523,14 +558,11 @@ actor Orchestrator {
 
   /// `listRacks`: every rack with its capacity and health.
   func listRacks() async -> ListRacksResponse {
-    let view = await store.view()
+    let snapshot = OpsSnapshot(await store.view())
     let now = clock()
-    var scheduler = Scheduler(
-      racks: view.allRacks(), healthyRackIds: healthyRackIds(view, now: now), quota: 0)
-    for placement in view.allPlacements() {
-      guard let job = view.job(placement.jobId), Scheduler.holdingPhases.contains(job.phase) else { continue }
-      scheduler.hold(placement.rackIds, owner: job.owner, gpusPerNode: job.spec.gpuCount)
-    }
+    let racks = Array(snapshot.racks.values)
+    var scheduler = Scheduler(racks: racks, healthyRackIds: healthyRackIds(racks, now: now), quota: 0)
+    snapshot.hold(into: &scheduler)
     let statuses = scheduler.racks.map { rack in
       let worker = rack.workerKey.lowercased()
       return RackStatus(
