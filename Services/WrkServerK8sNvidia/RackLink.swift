@@ -97,13 +97,3 @@ enum WorkerRPC {
     return AgentHeartbeatReply(intervalMs: agentHeartbeatIntervalMs)
   }
 }
-
-/// Where a GPU Container agent's authorized client keys come from.
-enum WorkerClientKeys {
-  /// The owner's client keys as the job carries them. The `Job` record has no such field yet (the
-  /// keys live in app-node's accounts base, which a worker cannot read): until app-node copies
-  /// them into the job, agents start with no authorized key and admit no shell.
-  @Sendable static func fromJob(_ job: Job) -> [String] {
-    []
-  }
-}

@@ -48,9 +48,6 @@ actor WorkerReconciler {
   let keys: AgentKeyStore
   let settings: ReconcilerSettings
   private let logger: Logger
-  /// The client keys (hex) a GPU Container's agent admits, from the job (see the report: the
-  /// worker cannot read the accounts base).
-  private let clientKeys: @Sendable (Job) -> [String]
 
   private var busy = false
   private var waiters: [CheckedContinuation<Void, Never>] = []
@@ -82,14 +79,13 @@ actor WorkerReconciler {
   /// A reconciler for `provider` over `store`.
   init(
     store: any OpsStore, provider: any JobProvider, keys: AgentKeyStore, settings: ReconcilerSettings,
-    logger: Logger, clientKeys: @escaping @Sendable (Job) -> [String] = { _ in [] }
+    logger: Logger
   ) {
     self.store = store
     self.provider = provider
     self.keys = keys
     self.settings = settings
     self.logger = logger
-    self.clientKeys = clientKeys
   }
 
   // MARK: Driving
@@ -303,7 +299,9 @@ actor WorkerReconciler {
 
   // MARK: Agents
 
-  /// The nodes of a job with their agent configs (keys created on first use).
+  /// The nodes of a job with their agent configs (keys created on first use). A GPU Container's
+  /// agent admits its owner's client keys as app-node copies them into the ops base
+  /// (`putUserClientKeys`); a change reaches the agents at the next pass (their config is rewritten).
   func agentNodes(_ job: Job, view: OpsView) throws(ProviderError) -> [ProviderNode] {
     let spec = job.spec
     let count = Self.nodeCount(spec)
@@ -318,7 +316,7 @@ actor WorkerReconciler {
       let pair = try keys.keyPair(jobId: job.id, node: index)
       var config = AgentConfig(
         jobId: job.id, node: index, kind: spec.kind, seed: hexString(pair.seed.bytes),
-        authorizedKeys: spec.kind == .gpuContainer ? clientKeys(job) : settings.proxyKeys,
+        authorizedKeys: spec.kind == .gpuContainer ? view.clientKeys(user: job.owner) : settings.proxyKeys,
         bootstrap: settings.bootstrap, workerKey: settings.workerKey, gpuCount: spec.gpuCount)
       if spec.kind == .managedInference {
         config.model = spec.model

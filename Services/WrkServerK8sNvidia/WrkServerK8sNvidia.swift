@@ -250,8 +250,7 @@ struct WorkerService: Service {
     settings.requireAgentReady = config.requireAgentReady
     settings.proxyKeys = cluster.peers.keys(role: .proxyInference).map(hexString)
     let reconciler = WorkerReconciler(
-      store: node, provider: provider, keys: keys, settings: settings, logger: logger.named("reconciler"),
-      clientKeys: WorkerClientKeys.fromJob)
+      store: node, provider: provider, keys: keys, settings: settings, logger: logger.named("reconciler"))
     WorkerRPC.register(reconciler: reconciler, keys: keys, peers: node.rpc, agents: node.agentRPC)
     let ork = OrkClient(
       register: { request in

@@ -135,8 +135,7 @@ struct MeshFixture {
     settings.tick = .milliseconds(50)
     return WorkerReconciler(
       store: workerStore, provider: provider, keys: keys, settings: settings,
-      logger: Logger(label: "test", level: .error),
-      clientKeys: { _ in ["aa" + String(repeating: "0", count: 62)] })
+      logger: Logger(label: "test", level: .error))
   }
 }
 

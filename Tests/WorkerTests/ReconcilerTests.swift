@@ -14,6 +14,8 @@ import Testing
     let keys = try AgentKeyStore(root: scratch.path + "/keys")
     let provider = FakeProvider()
     let reconciler = fixture.reconciler(provider, keys: keys)
+    let clientKey = String(repeating: "ab", count: 32)
+    try await fixture.appStore.append([.putUserClientKeys(UserClientKeys(userId: "u1", keys: [clientKey]))])
     try await fixture.placeJob("job_a", spec: MeshFixture.spec(nodes: 2))
 
     // provisioning -> agents recorded, provider objects -> starting
@@ -29,16 +31,23 @@ import Testing
       #expect(hexString(pair.publicKey) == agent.publicKey)
       #expect(node.agent.workerKey == fixture.workerKey)
       #expect(node.agent.bootstrap == ["127.0.0.1:49737"])
-      #expect(node.agent.authorizedKeys.count == 1)
+      #expect(node.agent.authorizedKeys == [clientKey])
       #expect(FileManager.default.fileExists(atPath: scratch.path + "/keys/job_a/node-\(agent.node).key"))
       #expect(keys.identity(of: pair.publicKey) == .init(jobId: "job_a", node: agent.node))
     }
     #expect(job.agents[0].publicKey != job.agents[1].publicKey)
     #expect(!(job.events.map(\.reason).contains { $0?.contains(nodes[0].agent.seed) ?? false }))
 
-    // Still booting: nothing changes.
+    // Still booting: nothing changes. The owner registers another client key: the agents'
+    // configs carry it at the next pass.
+    let second = String(repeating: "cd", count: 32)
+    try await fixture.appStore.append([
+      .putUserClientKeys(UserClientKeys(userId: "u1", keys: [clientKey, second]))
+    ])
     await reconciler.reconcileAll()
     #expect(await fixture.job("job_a")?.phase == .starting)
+    let updated = try #require(provider.state.withLock { $0.objects["job_a"]?.nodes })
+    #expect(updated.allSatisfy { $0.agent.authorizedKeys == [clientKey, second] })
 
     // The provider observes running -> started.
     provider.boot("job_a")
