@@ -45,9 +45,10 @@ final class UsageRecorder: Sendable {
     do {
       try await store.append(batch.map { .tokenUsage($0) })
       recorded.inc(batch.count)
-    } catch where error.code == .rejected {
+    } catch  where error.code == .rejected {
       // The store refused the batch (a role or record problem that a retry cannot fix).
-      logger.error("usage refused by the store", ["records": .int(batch.count), "error": .string("\(error)")])
+      logger.error(
+        "usage refused by the store", ["records": .int(batch.count), "error": .string("\(error)")])
     } catch {
       logger.warning("usage not written yet", ["records": .int(batch.count), "error": .string("\(error)")])
       pending.withLock { $0.insert(contentsOf: batch, at: 0) }
