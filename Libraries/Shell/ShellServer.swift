@@ -31,16 +31,25 @@ public struct ShellServerOptions: Sendable {
     return options
   }()
 
-  /// Options for the user the agent runs as: login shell, home and name from the password
-  /// database, the rest of `environment` kept except `COSMICAC_*` settings.
+  /// Options for the user the agent runs as: login shell and name from the password database,
+  /// home from `environment` (else the password database), the rest of `environment` kept
+  /// except `COSMICAC_*` settings.
   public static func currentUser(environment: [String: String]) -> ShellServerOptions {
     var shell = "/bin/sh"
-    var home = environment["HOME"] ?? "/"
+    var passwdHome: String?
     var user = environment["USER"] ?? "root"
     if let entry = getpwuid(getuid()) {
-      if let s = entry.pointee.pw_shell, !String(cString: s).isEmpty { shell = String(cString: s) }
-      if let h = entry.pointee.pw_dir { home = String(cString: h) }
+      if let s = entry.pointee.pw_shell, access(s, X_OK) == 0 { shell = String(cString: s) }
+      if let h = entry.pointee.pw_dir { passwdHome = String(cString: h) }
       if let n = entry.pointee.pw_name { user = String(cString: n) }
+    }
+    // HOME from the environment wins when it exists (a sandbox sets its own); then the password
+    // database's; then /.
+    var home = "/"
+    if let fromEnvironment = environment["HOME"], isDirectory(fromEnvironment) {
+      home = fromEnvironment
+    } else if let passwd = passwdHome, isDirectory(passwd) {
+      home = passwd
     }
     var env = environment.filter { !$0.key.hasPrefix("COSMICAC_") }
     env["HOME"] = home
@@ -57,6 +66,12 @@ public struct ShellServerOptions: Sendable {
     self.environment = environment
     self.homeDirectory = homeDirectory
   }
+}
+
+/// Whether `path` is an existing directory.
+private func isDirectory(_ path: String) -> Bool {
+  var info = stat()
+  return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
 }
 
 /// The agent side of the shell protocol: serves `hypershell`, upload, download, tunnel and ssh

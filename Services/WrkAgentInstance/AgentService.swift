@@ -32,6 +32,7 @@ struct AgentService: Service {
     var hostConfig = ShellHostConfiguration()
     hostConfig.listenHost = config.listenHost
     hostConfig.listenPort = config.listenPort
+    hostConfig.relay = config.relay
     hostConfig.announcedHost =
       config.announceHost ?? (config.listenHost == "0.0.0.0" ? AgentBoot.firstExternalIPv4() : nil)
     let serving = ShellHost(

@@ -1,5 +1,7 @@
 import CosmicCore
 import ServiceKit
+import Swarm
+import Wire
 
 /// The configuration of `wrk-agent-instance`.
 struct WrkAgentInstanceConfiguration: ServiceConfiguration {
@@ -38,9 +40,14 @@ struct WrkAgentInstanceConfiguration: ServiceConfiguration {
     "reload-interval-ms", valueName: "MS", help: "how often the config file is checked for changes",
     default: "2000")
 
+  static let relayOption = ConfigOption(
+    "relay", valueName: "KEY@HOST:PORT",
+    help: "a blind relay offered to clients that cannot connect directly (a dht-node --relay: its public "
+      + "key in hex, control port PORT, data port PORT+1)")
+
   static let serviceOptions: [ConfigOption] = [
     configFileOption, listenHostOption, listenPortOption, announceHostOption, sshHostOption, sshPortOption,
-    shellOption, heartbeatOption, reloadOption,
+    shellOption, heartbeatOption, reloadOption, relayOption,
   ]
 
   var common: CommonOptions
@@ -53,6 +60,7 @@ struct WrkAgentInstanceConfiguration: ServiceConfiguration {
   var shell: String?
   var heartbeatIntervalMs = 10_000
   var reloadIntervalMs = 2_000
+  var relay: BlindRelayInfo?
 
   static func read(from reader: inout ConfigReader) -> WrkAgentInstanceConfiguration {
     var config = WrkAgentInstanceConfiguration(
@@ -67,6 +75,11 @@ struct WrkAgentInstanceConfiguration: ServiceConfiguration {
     config.heartbeatIntervalMs = reader.int(
       heartbeatOption, default: config.heartbeatIntervalMs, range: 100...600_000)
     config.reloadIntervalMs = reader.int(reloadOption, default: config.reloadIntervalMs, range: 50...600_000)
+    if let text = reader.optionalString(
+      relayOption, validate: { parseRelay($0) == nil ? "is not KEY@HOST:PORT" : nil })
+    {
+      config.relay = parseRelay(text)
+    }
     return config
   }
 }
@@ -78,4 +91,18 @@ func buildWrkAgentInstance(_ config: WrkAgentInstanceConfiguration, _ context: S
   let boot = try AgentBoot.load(path: config.configFile)
   context.health.addGate("swarm")
   return [AgentService(config: config, boot: boot, context: context)]
+}
+
+/// Parses `KEY@HOST:PORT` (control PORT, data PORT+1, as `dht-node --relay` serves them).
+func parseRelay(_ text: String) -> BlindRelayInfo? {
+  guard let at = text.firstIndex(of: "@"), let key = bytes(hex: String(text[..<at])), key.count == 32 else {
+    return nil
+  }
+  let address = text[text.index(after: at)...]
+  guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]),
+    port < UInt16.max,
+    let control = IPv4Address(host: AgentBoot.resolve(String(address[..<colon])), port: port),
+    let data = IPv4Address(host: control.host, port: port + 1)
+  else { return nil }
+  return BlindRelayInfo(publicKey: key, control: control, data: data)
 }

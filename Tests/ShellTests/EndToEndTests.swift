@@ -62,6 +62,48 @@ import Wire
       environment: ["COSMICAC_CONFIG_DIR": env.cliDirectory])
     #expect(ok.stdout == "out\n")
     #expect(ok.status == 6)
+    // agent.json changes: the stranger's key replaces ours; the agent reloads it.
+    let strangerSeed = try #require(
+      String(data: try Data(contentsOf: URL(fileURLWithPath: stranger + "/client.key")), encoding: .utf8))
+    let strangerKey = try Ed25519KeyPair(seed: try #require(bytesFromHex(strangerSeed)))
+    try env.authorize([strangerKey.publicKey])
+    let admitted = await eventually(timeout: .seconds(10)) {
+      let run = try? await runCapturing(
+        bins.cosmicac,
+        [
+          "jobs", "shell", "--agent-key", env.agentKeyHex, "--bootstrap", env.bootstrap, "--", "echo",
+          "stranger-in",
+        ],
+        environment: ["COSMICAC_CONFIG_DIR": stranger])
+      return run?.stdout == "stranger-in\n"
+    }
+    #expect(admitted)
+    let refused = try await runCapturing(
+      bins.cosmicac,
+      ["jobs", "shell", "--agent-key", env.agentKeyHex, "--bootstrap", env.bootstrap, "--", "true"],
+      environment: ["COSMICAC_CONFIG_DIR": env.cliDirectory])
+    #expect(refused.status == 255)
+    #expect(refused.stderr.contains("refused this client key"))
+  }
+
+  @Test func agentExplainsABadConfigFile() async throws {
+    let bins = try Binaries.locate()
+    let directory = try makeTemporaryDirectory()
+    defer { _ = try? runProcess("/bin/rm", ["-rf", directory]) }
+    let missing = try await runCapturing(
+      bins.agent, ["--config-file", directory + "/none.json", "--data-dir", directory + "/data"],
+      environment: [:])
+    #expect(missing.status == 1)
+    #expect(missing.stdout.contains("cannot read the agent config"))
+    try writeFile(
+      directory + "/agent.json",
+      Array(#"{"jobId":"job_1","node":0,"kind":"gpuContainer","seed":"zz","#.utf8)
+        + Array(#""authorizedKeys":[],"bootstrap":["127.0.0.1:1"],"workerKey":"00","gpuCount":1}"#.utf8))
+    let bad = try await runCapturing(
+      bins.agent, ["--config-file", directory + "/agent.json", "--data-dir", directory + "/data"],
+      environment: [:])
+    #expect(bad.status == 1)
+    #expect(bad.stdout.contains("seed must be 64 hex characters"))
   }
 
   @Test func openSSHModeThroughJobsSSH() async throws {
@@ -158,18 +200,14 @@ final class AgentEnvironment: Sendable {
     let agentSeed = RandomBytes.generate(32)
     let agentKey = try Ed25519KeyPair(seed: agentSeed)
     let bootstrap = "\(addresses[0].host):\(addresses[0].port)"
-    let boot = """
-      {"jobId":"job_00000000000000e2","node":0,"kind":"gpuContainer","seed":"\(hex(agentSeed))",
-       "authorizedKeys":["\(hex(clientKey.publicKey))"],"bootstrap":["\(bootstrap)"],
-       "workerKey":"\(hex(Ed25519KeyPair.generate().publicKey))","gpuCount":1}
-      """
-    try writeFile(directory + "/agent.json", Array(boot.utf8))
+    try writeBootFile(
+      directory + "/agent.json", seed: agentSeed, authorized: [clientKey.publicKey], bootstrap: bootstrap)
     let log = directory + "/agent.log"
     let agent = try Spawned(
       bins.agent,
       [
         "--config-file", directory + "/agent.json", "--data-dir", directory + "/agent", "--listen-host",
-        "127.0.0.1", "--heartbeat-interval-ms", "60000",
+        "127.0.0.1", "--heartbeat-interval-ms", "60000", "--reload-interval-ms", "100",
       ] + extraArguments, stdout: log, stderr: directory + "/agent.err")
     let environment = AgentEnvironment(
       nodes: nodes, directory: directory, agent: agent, agentKeyHex: hex(agentKey.publicKey),
@@ -185,6 +223,17 @@ final class AgentEnvironment: Sendable {
         "the agent did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
     return environment
+  }
+
+  /// Rewrites agent.json with other authorized keys (the agent reloads it).
+  func authorize(_ keys: [[UInt8]]) throws {
+    let text = try String(contentsOfFile: directory + "/agent.json", encoding: .utf8)
+    let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
+    var updated = object
+    updated["authorizedKeys"] = keys.map(hex)
+    let data = try JSONSerialization.data(withJSONObject: updated)
+    try writeFile(directory + "/agent.json.new", Array(data))
+    rename(directory + "/agent.json.new", directory + "/agent.json")
   }
 
   /// The CLI command line prefix (with its config directory).
@@ -430,7 +479,34 @@ func runCapturing(_ path: String, _ arguments: [String], environment: [String: S
     stderr: (try? String(contentsOfFile: directory + "/err", encoding: .utf8)) ?? "")
 }
 
+/// Writes an agent.json.
+func writeBootFile(_ path: String, seed: [UInt8], authorized: [[UInt8]], bootstrap: String) throws {
+  let keys = authorized.map { "\"\(hex($0))\"" }.joined(separator: ",")
+  let boot = """
+    {"jobId":"job_00000000000000e2","node":0,"kind":"gpuContainer","seed":"\(hex(seed))",
+     "authorizedKeys":[\(keys)],"bootstrap":["\(bootstrap)"],
+     "workerKey":"\(hex(Ed25519KeyPair.generate().publicKey))","gpuCount":1}
+    """
+  try writeFile(path, Array(boot.utf8))
+}
+
 /// Lower-case hex.
 func hex(_ bytes: [UInt8]) -> String {
   bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+}
+
+/// The bytes of a hex string (surrounding whitespace ignored).
+func bytesFromHex(_ text: String) -> [UInt8]? {
+  let digits = Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+  guard digits.count % 2 == 0 else { return nil }
+  var out: [UInt8] = []
+  var index = 0
+  while index < digits.count {
+    guard let value = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else {
+      return nil
+    }
+    out.append(value)
+    index += 2
+  }
+  return out
 }
