@@ -15,6 +15,8 @@ public enum KubeInformerEvent: Sendable, Hashable {
 public final class KubeInformer: Sendable {
   private struct State {
     var cache: [String: KubeObject] = [:]
+    /// Cache keys by the value of the index label.
+    var index: [String: Set<String>] = [:]
     var resourceVersion = ""
     var synced = false
     var lists = 0
@@ -28,6 +30,8 @@ public final class KubeInformer: Sendable {
   public let namespace: String?
   /// The label selector.
   public let labelSelector: String?
+  /// The label whose values `objects(labelled:)` looks up without a scan.
+  public let indexLabel: String?
   private let api: any KubeAPI
   private let retry: KubeRetryPolicy
   private let state = Mutex(State())
@@ -38,6 +42,7 @@ public final class KubeInformer: Sendable {
   /// An informer; nothing happens until `run()`.
   public init(
     api: any KubeAPI, resource: KubeResource, namespace: String?, labelSelector: String?,
+    indexLabel: String? = nil,
     retry: KubeRetryPolicy = KubeRetryPolicy(
       maxAttempts: Int.max, baseDelay: .milliseconds(100), maxDelay: .seconds(5))
   ) {
@@ -45,6 +50,7 @@ public final class KubeInformer: Sendable {
     self.resource = resource
     self.namespace = namespace
     self.labelSelector = labelSelector
+    self.indexLabel = indexLabel
     self.retry = retry
     (events, continuation) = AsyncStream<KubeInformerEvent>.makeStream()
   }
@@ -55,6 +61,11 @@ public final class KubeInformer: Sendable {
   public func object(namespace: String?, name: String) -> KubeObject? {
     state.withLock { $0.cache[Self.key(namespace, name)] }
   }
+  /// The cached objects whose index label has `value` (none when the informer has no index label).
+  public func objects(labelled value: String) -> [KubeObject] {
+    state.withLock { state in (state.index[value] ?? []).compactMap { state.cache[$0] } }
+  }
+
   /// Whether the first list has completed.
   public var hasSynced: Bool { state.withLock { $0.synced } }
   /// How many lists were made (1 + re-lists).
@@ -138,12 +149,15 @@ public final class KubeInformer: Sendable {
     let event: KubeInformerEvent? = state.withLock { state in
       if !object.resourceVersion.isEmpty { state.resourceVersion = object.resourceVersion }
       if deleted {
-        guard state.cache.removeValue(forKey: key) != nil else { return nil }
+        guard let old = state.cache.removeValue(forKey: key) else { return nil }
+        unindex(old, key: key, in: &state)
         state.events += 1
         return .deleted(object)
       }
       if let known = state.cache[key], known.resourceVersion == object.resourceVersion { return nil }
+      if let old = state.cache[key] { unindex(old, key: key, in: &state) }
       state.cache[key] = object
+      index(object, key: key, in: &state)
       state.events += 1
       return .upserted(object)
     }
@@ -158,11 +172,14 @@ public final class KubeInformer: Sendable {
         let key = Self.key(object.namespace, object.name)
         seen.insert(key)
         if let known = state.cache[key], known.resourceVersion == object.resourceVersion { continue }
+        if let old = state.cache[key] { unindex(old, key: key, in: &state) }
         state.cache[key] = object
+        index(object, key: key, in: &state)
         out.append(.upserted(object))
       }
       for (key, object) in state.cache where !seen.contains(key) {
         state.cache.removeValue(forKey: key)
+        unindex(object, key: key, in: &state)
         out.append(.deleted(object))
       }
       state.resourceVersion = list.resourceVersion
@@ -172,5 +189,16 @@ public final class KubeInformer: Sendable {
       return out
     }
     for event in events { continuation.yield(event) }
+  }
+
+  private func index(_ object: KubeObject, key: String, in state: inout State) {
+    guard let indexLabel, let value = object.labels[indexLabel] else { return }
+    state.index[value, default: []].insert(key)
+  }
+
+  private func unindex(_ object: KubeObject, key: String, in state: inout State) {
+    guard let indexLabel, let value = object.labels[indexLabel] else { return }
+    state.index[value]?.remove(key)
+    if state.index[value]?.isEmpty == true { state.index[value] = nil }
   }
 }

@@ -22,9 +22,15 @@ public final class KubeJobRuntime: Sendable {
     self.api = api
     self.settings = settings
     let selector = KubeNames.managedSelector
-    vms = KubeInformer(api: api, resource: .virtualMachines, namespace: nil, labelSelector: selector)
-    vmis = KubeInformer(api: api, resource: .virtualMachineInstances, namespace: nil, labelSelector: selector)
-    dataVolumes = KubeInformer(api: api, resource: .dataVolumes, namespace: nil, labelSelector: selector)
+    vms = KubeInformer(
+      api: api, resource: .virtualMachines, namespace: nil, labelSelector: selector,
+      indexLabel: KubeNames.jobLabel)
+    vmis = KubeInformer(
+      api: api, resource: .virtualMachineInstances, namespace: nil, labelSelector: selector,
+      indexLabel: KubeNames.jobLabel)
+    dataVolumes = KubeInformer(
+      api: api, resource: .dataVolumes, namespace: nil, labelSelector: selector,
+      indexLabel: KubeNames.jobLabel)
     (jobChanges, changes) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
   }
 
@@ -120,9 +126,7 @@ public final class KubeJobRuntime: Sendable {
   public func phase(jobId: String) async throws(KubeError) -> KubeJobPhase? {
     let label = KubeNames.labelValue(jobId)
     if hasSynced {
-      func of(_ informer: KubeInformer) -> [KubeObject] {
-        informer.objects.values.filter { $0.labels[KubeNames.jobLabel] == label }
-      }
+      func of(_ informer: KubeInformer) -> [KubeObject] { informer.objects(labelled: label) }
       return KubeJobObserver.phase(vms: of(vms), vmis: of(vmis), dataVolumes: of(dataVolumes))
     }
     let selector = KubeNames.jobSelector(jobId)
