@@ -191,7 +191,9 @@ final class HTTPAPIClient: APIClient {
   let timeout: Duration
   private let backend: Backend
 
-  init(endpoint: APIEndpoint, token: String?, timeout: Duration = .seconds(30)) {
+  /// A client for `endpoint`; `caFile` is a PEM bundle that verifies an HTTPS server instead of
+  /// the system store (self-hosted installations with a private CA).
+  init(endpoint: APIEndpoint, token: String?, timeout: Duration = .seconds(30), caFile: String? = nil) {
     self.endpoint = endpoint
     self.token = token
     self.timeout = timeout
@@ -199,6 +201,7 @@ final class HTTPAPIClient: APIClient {
       var configuration = CurlClientConfiguration()
       configuration.requestTimeout = timeout
       configuration.maxConcurrentTransfers = 2
+      configuration.caBundlePath = caFile
       backend = .curl(CurlClient(configuration: configuration))
     } else {
       var configuration = HTTPClientConfiguration()

@@ -22,6 +22,8 @@ struct CLIConfig: Codable, Sendable, Equatable {
   var role: String?
   /// When the session expires.
   var expiresAt: Date?
+  /// A PEM CA bundle that verifies the API's HTTPS certificate (`login --ca-file`).
+  var caFile: String?
 
   /// An empty configuration: not signed in anywhere.
   static let empty = CLIConfig(apiURL: "", hrpcPublicKey: "", bootstrap: [])

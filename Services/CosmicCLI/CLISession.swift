@@ -1,5 +1,6 @@
 import CosmicCore
 import Crypto
+import Foundation
 import Swarm
 
 /// How the CLI reaches app-node.
@@ -53,12 +54,17 @@ struct CLISession: Sendable {
   /// The API client of the chosen transport (one per session, created on first use).
   func api() async throws(CLIError) -> any APIClient {
     guard config.isSignedIn else { throw .notSignedIn() }
+    if let expiresAt = config.expiresAt, expiresAt < Date() {
+      throw .notSignedIn(
+        "the session expired at \(ISO8601DateFormatter().string(from: expiresAt)); run: cosmicac login URL")
+    }
     if let client = await cache.client { return client }
     let client: any APIClient
     switch transport {
     case .http:
       client = HTTPAPIClient(
-        endpoint: try APIEndpoint(config.apiURL), token: config.token, timeout: callTimeout)
+        endpoint: try APIEndpoint(config.apiURL), token: config.token, timeout: callTimeout,
+        caFile: config.caFile)
     case .hrpc:
       guard let key = hexBytes(config.hrpcPublicKey), key.count == 32 else {
         throw .local(

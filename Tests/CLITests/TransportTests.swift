@@ -153,6 +153,31 @@ import Testing
     #expect(run.err.contains("no DHT bootstrap nodes"))
   }
 
+  @Test func aSessionPastItsExpiryIsExitThreeWithoutCallingTheAPI() async throws {
+    let dir = try TempDir()
+    defer { dir.cleanup() }
+    try ConfigPaths(directory: dir.path).saveConfig(
+      CLIConfig(
+        apiURL: "http://127.0.0.1:1", hrpcPublicKey: "", bootstrap: [], token: "t",
+        expiresAt: Date(timeIntervalSince1970: 1_000_000_000)))
+    let run = await cosmicac(["jobs", "list"], configDir: dir.path)
+    #expect(run.status == 3)
+    #expect(run.err.contains("the session expired at 2001-09-09T01:46:40Z"))
+  }
+
+  @Test func anUnreadableCAFileIsExitSix() async throws {
+    let dir = try TempDir()
+    defer { dir.cleanup() }
+    let run = await cosmicac(
+      [
+        "login", "https://127.0.0.1:1", "--name", "a", "--password-stdin", "--ca-file",
+        dir.path + "/none.pem",
+      ],
+      configDir: dir.path, stdin: "pw")
+    #expect(run.status == 6)
+    #expect(run.err.contains("cannot read the CA file"))
+  }
+
   @Test func loginNeedsAName() async throws {
     let dir = try TempDir()
     defer { dir.cleanup() }

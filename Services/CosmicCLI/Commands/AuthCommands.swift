@@ -11,6 +11,8 @@ enum AuthCommands {
         .option("name", "NAME", "your login name (asked when missing)"),
         .flag("password-stdin", "read the password from standard input (for scripts)"),
         .option("label", "LABEL", "label of this CLI's client key (default: cosmicac@<host name>)"),
+        .option(
+          "ca-file", "PEM", "CA bundle that verifies the API's HTTPS certificate (saved for later commands)"),
       ],
       details: """
         Signs in over HTTPS (POST /api/v1/auth/login), learns app-node's public HRPC key and the DHT
@@ -22,6 +24,7 @@ enum AuthCommands {
       examples: [
         "cosmicac login https://cosmicac.example.com",
         "cosmicac login https://cosmicac.example.com --name alice",
+        "cosmicac login https://gpu.internal --ca-file /etc/ssl/private-ca.pem",
         "printf '%s' \"$PASSWORD\" | cosmicac login https://cosmicac.example.com --name alice --password-stdin",
       ]),
     run: runLogin)
@@ -66,7 +69,13 @@ enum AuthCommands {
       io.err("warning: signing in over plain HTTP to \(endpoint.host); the password is not encrypted\n")
     }
 
-    let anonymous = HTTPAPIClient(endpoint: endpoint, token: nil)
+    let caFile = try arguments.value("ca-file").map { path throws(CLIError) in
+      guard FileManager.default.isReadableFile(atPath: path) else {
+        throw .local("cannot read the CA file \(path)")
+      }
+      return path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+    let anonymous = HTTPAPIClient(endpoint: endpoint, token: nil, caFile: caFile)
     let response: LoginResponse
     var connect = ConnectInfo(hrpcPublicKey: "", bootstrap: [])
     do {
@@ -91,7 +100,7 @@ enum AuthCommands {
 
     let key = try context.paths.loadOrCreateClientKey()
     let publicKey = hexString(key.publicKey)
-    let signedIn = HTTPAPIClient(endpoint: endpoint, token: response.token)
+    let signedIn = HTTPAPIClient(endpoint: endpoint, token: response.token, caFile: caFile)
     let label = arguments.value("label") ?? "cosmicac@\(ProcessInfo.processInfo.hostName)"
     do {
       let _: ClientKeyBody = try await signedIn.call(
@@ -107,7 +116,7 @@ enum AuthCommands {
     let config = CLIConfig(
       apiURL: endpoint.url, hrpcPublicKey: connect.hrpcPublicKey, bootstrap: connect.bootstrap,
       token: response.token, userName: response.user.name, userId: response.user.id, role: response.user.role,
-      expiresAt: Date().addingTimeInterval(TimeInterval(response.expiresIn)))
+      expiresAt: Date().addingTimeInterval(TimeInterval(response.expiresIn)), caFile: caFile)
     try context.paths.saveConfig(config)
     if context.output == .json {
       io.out(Render.json(SignedIn(apiURL: endpoint.url, user: response.user, clientKey: publicKey)))
