@@ -19,6 +19,8 @@ struct ReconcilerSettings: Sendable {
   var orphanGrace: Duration = .seconds(120)
   /// The keys a Managed Inference agent admits (proxy-inference's keys, hex).
   var proxyKeys: [String] = []
+  /// Where the reconciler's metrics go (the process registry in the service).
+  var metrics = MetricsRegistry()
   /// Whether a starting job becomes `running` only once every node's agent has reported `ready`
   /// (since the job last started) besides the provider observing its workload running.
   var requireAgentReady = false
@@ -63,6 +65,17 @@ actor WorkerReconciler {
     [:]
   /// When each agent last reported `ready` (ms since the epoch).
   private var readyAt: [AgentKeyStore.AgentIdentity: UInt64] = [:]
+
+  private var passes: Counter {
+    settings.metrics.counter("cosmicac_worker_reconcile_passes_total", help: "Reconcile passes.")
+  }
+  private var providerErrors: Counter {
+    settings.metrics.counter("cosmicac_worker_provider_errors_total", help: "Provider calls that failed.")
+  }
+  private var gpuSecondsReported: Counter {
+    settings.metrics.counter(
+      "cosmicac_worker_gpu_seconds_reported_total", help: "GPU-seconds written to the store (rounded down).")
+  }
 
   /// Running time of one job since its last usage record.
   struct UsageAccrual: Sendable {
@@ -157,8 +170,11 @@ actor WorkerReconciler {
   func observations() async -> [JobObservation] {
     let view = await store.view()
     return view.placements(worker: settings.workerKey).compactMap { placement in
-      guard let job = view.job(placement.jobId), job.phase != .deleted else { return nil }
-      return JobObservation(jobId: job.id, phase: Self.phase(of: observed[job.id] ?? nil))
+      // Only what the provider actually reported since this worker started.
+      guard let job = view.job(placement.jobId), job.phase != .deleted, let phase = observed[job.id] else {
+        return nil
+      }
+      return JobObservation(jobId: job.id, phase: Self.phase(of: phase))
     }
   }
 
@@ -176,11 +192,23 @@ actor WorkerReconciler {
       logger.warning("provider listing failed", ["error": .string(error.description)])
       return
     }
+    passes.inc()
     var live: Set<String> = []
+    var phases: [ProviderPhase?] = []
+    defer {
+      let running = phases.filter { $0 == .running }.count
+      settings.metrics.gauge("cosmicac_worker_jobs", help: "Jobs placed on this worker and not deleted.").set(
+        Double(live.count))
+      settings.metrics.gauge(
+        "cosmicac_worker_jobs_running", help: "Jobs whose workload the provider sees running."
+      )
+      .set(Double(running))
+    }
     for placement in view.placements(worker: settings.workerKey) {
       guard let job = view.job(placement.jobId) else { continue }
       if job.phase != .deleted { live.insert(job.id) }
       await reconcile(job, placement: placement, view: view, hasObjects: providerIds.contains(job.id))
+      if job.phase != .deleted { phases.append(observed[job.id]) }
     }
     await collectOrphans(providerIds.union(keys.jobIds()).subtracting(live), view: view)
   }
@@ -270,6 +298,7 @@ actor WorkerReconciler {
 
   /// A provider error: retryable ones become the job's message, others fail the job.
   private func report(_ error: ProviderError, job: Job) async {
+    providerErrors.inc()
     logger.warning(
       "provider error",
       ["jobId": .string(job.id), "retryable": .bool(error.retryable), "error": .string(error.description)])
@@ -381,6 +410,7 @@ actor WorkerReconciler {
       gpuSeconds: accrual.gpuSeconds)
     do {
       try await store.append([.gpuUsage(record)])
+      gpuSecondsReported.inc(Int(accrual.gpuSeconds))
       if keepAccruing {
         usage[jobId] = UsageAccrual(last: accrual.last, fromMs: now, gpuSeconds: 0, model: accrual.model)
       }

@@ -248,6 +248,7 @@ struct WorkerService: Service {
     settings.tick = config.reconcileInterval
     settings.usageInterval = config.usageInterval
     settings.requireAgentReady = config.requireAgentReady
+    settings.metrics = context.metrics
     settings.proxyKeys = cluster.peers.keys(role: .proxyInference).map(hexString)
     let reconciler = WorkerReconciler(
       store: node, provider: provider, keys: keys, settings: settings, logger: logger.named("reconciler"))

@@ -80,6 +80,10 @@ import Testing
     #expect(provider.state.withLock { $0.objects["job_a"] } == nil)
     #expect(!FileManager.default.fileExists(atPath: scratch.path + "/keys/job_a"))
     #expect(job.events.map(\.event).suffix(2) == ["delete", "deleted"])
+    await reconciler.reconcileAll()
+    let metrics = await reconciler.settings.metrics.render()
+    #expect(metrics.contains("cosmicac_worker_reconcile_passes_total"))
+    #expect(metrics.contains("cosmicac_worker_jobs 0"))
   }
 
   @Test func providerErrorsBecomeMessagesOrFailures() async throws {
