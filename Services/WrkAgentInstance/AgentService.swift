@@ -34,7 +34,8 @@ struct AgentService: Service {
     hostConfig.listenPort = config.listenPort
     hostConfig.relay = config.relay
     hostConfig.announcedHost =
-      config.announceHost ?? (config.listenHost == "0.0.0.0" ? AgentBoot.firstExternalIPv4() : nil)
+      config.announceHost
+      ?? (config.listenHost == "0.0.0.0" ? (AgentBoot.firstExternalIPv4() ?? "127.0.0.1") : nil)
     let serving = ShellHost(
       dht: dht, keyPair: boot.keyPair, authorized: authorized, server: server, configuration: hostConfig)
     try await serving.start()

@@ -24,7 +24,7 @@ struct WrkAgentInstanceConfiguration: ServiceConfiguration {
   static let announceHostOption = ConfigOption(
     "announce-host", valueName: "HOST",
     help: "address clients dial (the VM's address); default: the listen host unless it is 0.0.0.0, "
-      + "else the first non-loopback IPv4 address")
+      + "else the first non-loopback IPv4 address (127.0.0.1 when there is none)")
   static let sshHostOption = ConfigOption(
     "ssh-host", valueName: "HOST", help: "the sshd that `cosmicac jobs ssh` reaches (OpenSSH mode)",
     default: "127.0.0.1")
