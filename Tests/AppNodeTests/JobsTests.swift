@@ -87,35 +87,38 @@ struct JobsTests {
     #expect(nudged)
   }
 
-  @Test(
-    "invalid creates: a missing or mistyped field is 400 naming it, a bad value is 422 naming the field",
-    arguments: [
-      ("name", nil, 422, "name is required"),
-      ("gpuCount", "\"two\"", 400, "gpuCount must be an integer"),
-      ("tags", "\"ml\"", 400, "tags must be an array"),
-      ("kind", "\"vm\"", 422, "kind must be gpu-container or managed-inference"),
-      ("tags", "[]", 422, "tags must hold 1 to 20 tags"),
-      ("gpuCount", "0", 422, "gpuCount must be from 1 to 64"),
-      ("location", "\"\"", 422, "location must be"),
-      ("image", nil, 422, "image is required"),
-      ("diskGb", "1", 422, "diskGb must be from 10 to 65536"),
-      ("model", "\"x/y\"", 422, "model applies to managed-inference jobs only"),
-      ("costLimit", "-1", 422, "costLimit must be a positive number"),
-      ("name", "\"has space\"", 422, "name must be 1 to 64 characters"),
-    ] as [(String, String?, Int, String)])
-  func validation(field: String, value: String?, status: Int, message: String) async throws {
+  /// Field, JSON value (nil: leave the field out), status, part of the message.
+  static let invalidCases: [(String, String?, Int, String)] = [
+    ("name", nil, 422, "name is required"),
+    ("gpuCount", "\"two\"", 400, "gpuCount must be an integer"),
+    ("tags", "\"ml\"", 400, "tags must be an array"),
+    ("kind", "\"vm\"", 422, "kind must be gpu-container or managed-inference"),
+    ("tags", "[]", 422, "tags must hold 1 to 20 tags"),
+    ("gpuCount", "0", 422, "gpuCount must be from 1 to 64"),
+    ("location", "\"\"", 422, "location must be"),
+    ("image", nil, 422, "image is required"),
+    ("diskGb", "1", 422, "diskGb must be from 10 to 65536"),
+    ("model", "\"x/y\"", 422, "model applies to managed-inference jobs only"),
+    ("costLimit", "-1", 422, "costLimit must be a positive number"),
+    ("name", "\"has space\"", 422, "name must be 1 to 64 characters"),
+  ]
+
+  @Test("invalid creates: a mistyped field is 400 naming it, a missing or bad value is 422 naming the field")
+  func validation() async throws {
     let fixture = try await APIFixture()
     let token = try await fixture.adminToken()
-    var body = JobBodies.container()
-    if let value {
-      body[field] = try JSONSerialization.jsonObject(with: Data(value.utf8), options: [.fragmentsAllowed])
-    } else {
-      body.removeValue(forKey: field)
+    for (field, value, status, message) in Self.invalidCases {
+      var body = JobBodies.container()
+      if let value {
+        body[field] = try JSONSerialization.jsonObject(with: Data(value.utf8), options: [.fragmentsAllowed])
+      } else {
+        body.removeValue(forKey: field)
+      }
+      let reply = try await fixture.call(.post, "/api/v1/jobs", json: body, token: token)
+      #expect(reply.status == status, "\(field)=\(value ?? "absent"): \(reply.text)")
+      let text = (reply.json?["error"] as? [String: Any])?["message"] as? String ?? ""
+      #expect(text.contains(message), "\(text)")
     }
-    let reply = try await fixture.call(.post, "/api/v1/jobs", json: body, token: token)
-    #expect(reply.status == status, "\(reply.text)")
-    let text = (reply.json?["error"] as? [String: Any])?["message"] as? String ?? ""
-    #expect(text.contains(message), "\(text)")
     #expect(try await fixture.ops().view().allJobs().isEmpty)
   }
 
