@@ -67,6 +67,7 @@ let package = Package(
     .executable(name: "bench-autobase", targets: ["bench-autobase"]),
     .executable(name: "bench-swarm", targets: ["bench-swarm"]),
     .executable(name: "bench-hrpc", targets: ["bench-hrpc"]),
+    .executable(name: "bench-kube", targets: ["bench-kube"]),
   ],
   targets: [
     system("CSodium", "libsodium", "libsodium-dev"),
@@ -124,6 +125,7 @@ let package = Package(
     bench("bench-hrpc", ["HRPC", "Swarm", "Crypto", "Net"]),
     bench("bench-dht", ["Swarm", "SwarmTesting", "Crypto", "Net"]),
     bench("bench-store", ["Store", "Crypto", "Swarm", "Net"]),
+    bench("bench-kube", ["Kube", "KubeTesting", "HTTP", "Net", "ServiceKit"]),
     bench("bench-autobase", ["Store", "CosmicCore", "Crypto", "Swarm", "Net"]),
 
     tests("ServiceKitTests", ["ServiceKit"]),
