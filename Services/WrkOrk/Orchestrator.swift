@@ -1,6 +1,7 @@
 import Cluster
 import CosmicCore
 import ServiceKit
+import Synchronization
 
 /// An error of wrk-ork's handlers, reported to HRPC callers with its code.
 struct OrkError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -59,6 +60,63 @@ struct OrkSettings: Sendable {
 func milliseconds(_ duration: Duration) -> Int {
   let (seconds, attoseconds) = duration.components
   return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+}
+
+/// What wrk-ork knows of the workers, behind a lock: liveness from heartbeats (not persisted: after a
+/// restart every worker is unhealthy until it heart-beats again, and none is declared lost before
+/// a timeout), the racks each serves and the jobs in `unknown` (both from the last pass).
+final class WorkerRegistry: Sendable {
+  private struct State {
+    var liveness: [String: Orchestrator.WorkerLiveness] = [:]
+    var racks: [String: Set<String>] = [:]
+    var unknownJobs: Set<String> = []
+  }
+
+  private let state = Mutex(State())
+
+  /// The liveness of `worker` (hex key).
+  func liveness(_ worker: String) -> Orchestrator.WorkerLiveness? { state.withLock { $0.liveness[worker] } }
+
+  /// Whether the last pass saw rack `rack` served by `worker`.
+  func serves(_ worker: String, rack: String) -> Bool {
+    state.withLock { $0.racks[worker]?.contains(rack) ?? false }
+  }
+
+  /// Records that `worker` serves `rack`.
+  func learn(rack: String, worker: String) {
+    state.withLock { _ = $0.racks[worker, default: []].insert(rack) }
+  }
+
+  /// Forgets rack `rack` of whichever worker served it.
+  func forget(rack: String) {
+    state.withLock { state in
+      for worker in state.racks.keys { state.racks[worker]?.remove(rack) }
+    }
+  }
+
+  /// Racks per worker and the `unknown` jobs from a pass's snapshot.
+  func update(from snapshot: OpsSnapshot) {
+    var racks: [String: Set<String>] = [:]
+    for rack in snapshot.racks.values { racks[rack.workerKey.lowercased(), default: []].insert(rack.id) }
+    let unknown = Set(snapshot.jobs.filter { $0.phase == .unknown }.map(\.id))
+    state.withLock {
+      $0.racks = racks
+      $0.unknownJobs = unknown
+    }
+  }
+
+  /// Records a sign of life of `worker`; returns whether its observations name a job in `unknown`.
+  func seen(_ worker: String, at now: UInt64, rackIds: [String]?, observations: [String: JobPhase]?) -> Bool {
+    state.withLock { state in
+      var liveness =
+        state.liveness[worker] ?? Orchestrator.WorkerLiveness(lastSeen: 0, rackIds: [], observations: [:])
+      liveness.lastSeen = now
+      if let rackIds { liveness.rackIds = rackIds }
+      if let observations { liveness.observations = observations }
+      state.liveness[worker] = liveness
+      return observations?.keys.contains { state.unknownJobs.contains($0) } ?? false
+    }
+  }
 }
 
 /// One decoded read of the view for a pass: every job, placement and rack, by id.
@@ -155,7 +213,9 @@ actor Orchestrator {
   private let startedAt: UInt64
   nonisolated let metrics: OrkMetrics
 
-  private var workers: [String: WorkerLiveness] = [:]
+  /// Liveness per worker (hex key) and the racks each serves, behind a lock so heartbeats are
+  /// answered without waiting for a pass.
+  private let registry = WorkerRegistry()
   /// Placements written by this process whose job the view still shows in `scheduling`.
   private var placing: [String: Placement] = [:]
   /// The pass lock.
@@ -246,19 +306,19 @@ actor Orchestrator {
   // MARK: - Health
 
   /// Whether the worker (hex key) heart-beat within the timeout.
-  func isHealthy(worker: String, now: UInt64) -> Bool {
-    guard let seen = workers[worker]?.lastSeen else { return false }
+  nonisolated func isHealthy(worker: String, now: UInt64) -> Bool {
+    guard let seen = registry.liveness(worker)?.lastSeen else { return false }
     return now <= seen + UInt64(milliseconds(settings.heartbeatTimeout))
   }
 
   /// Whether the worker (hex key) is lost: silent for the timeout since its last heartbeat, or
   /// since wrk-ork started when none came yet.
-  func isLost(worker: String, now: UInt64) -> Bool {
-    let since = workers[worker]?.lastSeen ?? startedAt
+  nonisolated func isLost(worker: String, now: UInt64) -> Bool {
+    let since = registry.liveness(worker)?.lastSeen ?? startedAt
     return now > since + UInt64(milliseconds(settings.heartbeatTimeout))
   }
 
-  private func healthyRackIds(_ racks: some Sequence<Rack>, now: UInt64) -> Set<String> {
+  private nonisolated func healthyRackIds(_ racks: some Sequence<Rack>, now: UInt64) -> Set<String> {
     Set(racks.filter { isHealthy(worker: $0.workerKey.lowercased(), now: now) }.map(\.id))
   }
 
@@ -272,6 +332,7 @@ actor Orchestrator {
     }
     var snapshot = OpsSnapshot(await store.view())
     let now = clock()
+    registry.update(from: snapshot)
     metrics.racksHealthy.set(Double(healthyRackIds(snapshot.racks.values, now: now).count))
     // One batch per chunk: a refusal of one operation (another writer moved the job meanwhile)
     // leaves the rest applied, and the next pass re-derives whatever is still needed.
@@ -321,7 +382,7 @@ actor Orchestrator {
       return allowed(.deleted, job: job) ? [.jobEvent(jobId: job.id, event: .deleted, at: now)] : nil
     case .unknown:
       guard let placement, isHealthy(worker: placement.workerKey.lowercased(), now: now),
-        let observed = workers[placement.workerKey.lowercased()]?.observations[job.id],
+        let observed = registry.liveness(placement.workerKey.lowercased())?.observations[job.id],
         JobLifecycle.resyncPhases.contains(observed)
       else { return nil }
       return allowed(.resync(observed), job: job)
@@ -493,7 +554,8 @@ actor Orchestrator {
       }
       logger.info("rack registered", ["rack.id": .string(rack.id), "gpus": .int(rack.gpuCount)])
     }
-    seen(callerHex, rackIds: nil, observations: nil)
+    registry.learn(rack: rack.id, worker: callerHex)
+    seen(callerHex)
     return RegisterRackResponse(admitted: true)
   }
 
@@ -529,31 +591,34 @@ actor Orchestrator {
   }
 
   /// `heartbeat`: the worker is alive; its observations resync its `unknown` jobs.
-  func heartbeat(caller: [UInt8], _ request: HeartbeatRequest) async throws -> HeartbeatResponse {
+  /// Runs off the actor: a heartbeat is answered from the registry without waiting for a pass (the
+  /// view is read only when it names a rack the registry does not know yet).
+  nonisolated func heartbeat(caller: [UInt8], _ request: HeartbeatRequest) async throws -> HeartbeatResponse {
     try require(caller, .worker, OrkMethod.heartbeat)
     let callerHex = hexString(caller)
-    let view = await store.view()
-    let unknown = request.rackIds.filter { view.rack($0)?.workerKey.lowercased() != callerHex }
+    var unknown = request.rackIds.filter { !registry.serves(callerHex, rack: $0) }
+    if !unknown.isEmpty {
+      let view = await store.view()
+      unknown = unknown.filter { view.rack($0)?.workerKey.lowercased() != callerHex }
+      for id in request.rackIds where !unknown.contains(id) { registry.learn(rack: id, worker: callerHex) }
+    }
     if !unknown.isEmpty { throw OrkError.unknownRack(unknown) }
-    let wasHealthy = isHealthy(worker: callerHex, now: clock())
     var observations: [String: JobPhase] = [:]
     for observation in request.jobs { observations[observation.jobId] = observation.phase }
-    seen(callerHex, rackIds: request.rackIds, observations: observations)
+    let wasHealthy = isHealthy(worker: callerHex, now: clock())
+    let reportsUnknown = registry.seen(
+      callerHex, at: clock(), rackIds: request.rackIds, observations: observations)
     if !wasHealthy {
       logger.info("worker heart-beating", ["peer.key": .string(callerHex)])
       poke()
-    } else if !observations.isEmpty {
-      if request.jobs.contains(where: { view.job($0.jobId)?.phase == .unknown }) { poke() }
+    } else if reportsUnknown {
+      poke()
     }
     return HeartbeatResponse(intervalMs: settings.heartbeatIntervalMs)
   }
 
-  private func seen(_ worker: String, rackIds: [String]?, observations: [String: JobPhase]?) {
-    var liveness = workers[worker] ?? WorkerLiveness(lastSeen: 0, rackIds: [], observations: [:])
-    liveness.lastSeen = clock()
-    if let rackIds { liveness.rackIds = rackIds }
-    if let observations { liveness.observations = observations }
-    workers[worker] = liveness
+  private func seen(_ worker: String) {
+    _ = registry.seen(worker, at: clock(), rackIds: nil, observations: nil)
   }
 
   /// `listRacks`: every rack with its capacity and health.
@@ -567,7 +632,7 @@ actor Orchestrator {
       let worker = rack.workerKey.lowercased()
       return RackStatus(
         rack: rack, usedGpus: scheduler.used(rack.id), freeGpus: scheduler.free(rack),
-        healthy: isHealthy(worker: worker, now: now), lastHeartbeatAt: workers[worker]?.lastSeen)
+        healthy: isHealthy(worker: worker, now: now), lastHeartbeatAt: registry.liveness(worker)?.lastSeen)
     }
     return ListRacksResponse(racks: statuses)
   }
@@ -589,6 +654,7 @@ actor Orchestrator {
       }
       do {
         try await store.append([.forgetRack(id: id)])
+        registry.forget(rack: id)
         forgotten.append(id)
         logger.info("rack forgotten", ["rack.id": .string(id)])
       } catch {
@@ -603,7 +669,7 @@ actor Orchestrator {
     poke()
   }
 
-  private func require(_ caller: [UInt8], _ role: ServiceRole, _ method: String) throws {
+  private nonisolated func require(_ caller: [UInt8], _ role: ServiceRole, _ method: String) throws {
     let callerRole = roleOf(caller)
     guard callerRole == role || callerRole == .wrkOrk else {
       throw OrkError.forbiddenRole(method, callerRole)

@@ -323,6 +323,11 @@ import Testing
     #expect(answer.refused["ghost"] == "no such rack")
     let racks = await f.store.view().allRacks().map(\.id)
     #expect(racks == ["busy"])
+    // Its worker's next heartbeat for it is refused, so the worker registers again (and is refused).
+    await #expect(throws: OrkError.unknownRack(["idle"])) {
+      _ = try await f.orchestrator.heartbeat(
+        caller: OrkFixture.workerKeys[1], HeartbeatRequest(rackIds: ["idle"], jobs: [], at: 0))
+    }
     #expect(f.store.refusals.isEmpty)
   }
 }
