@@ -16,6 +16,7 @@ func writeScriptAgent(in directory: String, secret: String) throws -> String {
     echo start >> starts
     if [ -r "$2" ]; then echo config-readable > probe; else echo config-missing > probe; fi
     if [ -e "\(secret)" ]; then echo SECRET-VISIBLE >> probe; fi
+    grep CapEff /proc/self/status | tr -d '\\t' >> probe
     if [ "$3" = "--engine-command" ] && [ -x "${4%% *}" ]; then echo "helper-runnable ${4}" >> probe; fi
     trap 'echo term >> terms; exit 0' TERM
     while :; do sleep 0.05 & wait $!; done
@@ -92,8 +93,12 @@ func providerJob(_ jobId: String, nodes: Int) -> ProviderJob {
     if sandbox == .bwrap {
       // The sandbox hides the worker's data directory (its keys) from the agent.
       #expect(!lines(work0 + "/probe").contains("SECRET-VISIBLE"))
+      // No capabilities inside.
+      #expect(lines(work0 + "/probe").contains("CapEff:0000000000000000"))
     }
     let firstPid = try #require(await provider.runningPid(jobId: job.job.id, node: 0))
+    // Its own session: no controlling terminal shared with the worker.
+    #expect(getsid(firstPid) == firstPid)
 
     // Level-triggered: ensuring again starts nothing new.
     try await provider.ensure(job, desired: .running)

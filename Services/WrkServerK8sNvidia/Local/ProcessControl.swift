@@ -7,8 +7,8 @@ enum ProcessControl {
   /// Spawns `arguments[0]` (an absolute path) with the rest as its arguments.
   ///
   /// The child gets `environment` only, standard input from `/dev/null`, standard output and error
-  /// appended to `logPath`, its own process group (a stop signals the whole group; a Ctrl-C at the
-  /// worker's terminal does not reach it), default signal dispositions, an empty signal mask and no
+  /// appended to `logPath`, its own session and process group (a stop signals the whole group; a
+  /// Ctrl-C at the worker's terminal does not reach it), default signal dispositions, an empty signal mask and no
   /// descriptor of the worker beyond 0–2 (so no socket, store file or key file leaks into it).
   static func spawn(
     _ command: [String], environment: [String: String], logPath: String, workingDirectory: String
@@ -27,9 +27,10 @@ enum ProcessControl {
     sigfillset(&all)
     posix_spawnattr_setsigmask(&attributes, &none)
     posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setpgroup(&attributes, 0)
-    posix_spawnattr_setflags(
-      &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+    // A new session (so also its own process group, and no controlling terminal to inject input
+    // into): glibc's POSIX_SPAWN_SETSID, 0x80, which Swift does not import.
+    let setsid: Int32 = 0x80
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | setsid))
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }

@@ -39,7 +39,8 @@ struct BubblewrapSandbox: Sendable {
     executable: String, arguments: [String], workDirectory: String, libraryDirectories: [String],
     environment: [String: String], hostname: String, helpers: [String] = []
   ) -> [String] {
-    var argv = [bwrapPath, "--unshare-all", "--share-net", "--hostname", hostname]
+    // Every namespace but the network's, and no capabilities at all (root inside stays powerless).
+    var argv = [bwrapPath, "--unshare-all", "--share-net", "--cap-drop", "ALL", "--hostname", hostname]
     var bound: [String] = []
     let manager = FileManager.default
     for path in Self.systemDirectories {
