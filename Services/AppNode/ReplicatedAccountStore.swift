@@ -7,7 +7,8 @@ import Store
 /// `ReplicatedBase<AccountsOperations>` whose local writer log lives in `<data-dir>/accounts`, so
 /// the view is rebuilt from it on start). A user's login name is `User.email`; its role is the
 /// `admin` or `user` entry of `User.roles`, and a disabled user also carries the role `disabled`.
-/// Writes are serialized so that each read-modify-append is one atomic step.
+/// Writes are serialized (one at a time) so that each read-modify-append is one atomic step and
+/// a refusal is attributed to the write that caused it.
 final class ReplicatedAccountStore: AccountStore {
   /// The role that marks a disabled user.
   static let disabledRole = "disabled"
@@ -83,14 +84,14 @@ final class ReplicatedAccountStore: AccountStore {
   }
 
   func insert(_ user: AccountUser) async -> Bool {
-    await writes.run("users") {
+    await writes.run("accounts") {
       if await self.view()?.user(email: user.name) != nil { return false }
       return await self.append(.createUser(Self.record(user)))
     }
   }
 
   func updateUser(id: String, disabled: Bool?, role: AccountRole?) async -> AccountUser? {
-    await writes.run("users") {
+    await writes.run("accounts") {
       guard var user = await self.view()?.user(id).map(Self.account) else { return nil }
       if let disabled { user.disabled = disabled }
       if let role { user.role = role }
@@ -101,7 +102,7 @@ final class ReplicatedAccountStore: AccountStore {
   // MARK: Client keys
 
   func insert(_ key: ClientKeyRecord) async -> Bool {
-    await writes.run("client-keys") {
+    await writes.run("accounts") {
       guard let view = await self.view(),
         AccountsCollections.clientKeys.get([.string(key.publicKey)], in: view.map) == nil
       else { return false }
@@ -124,7 +125,7 @@ final class ReplicatedAccountStore: AccountStore {
   }
 
   func removeClientKey(owner: String, publicKey: String) async -> Bool {
-    await writes.run("client-keys") {
+    await writes.run("accounts") {
       guard let view = await self.view(),
         AccountsCollections.clientKeys.get([.string(publicKey)], in: view.map)?.userId == owner
       else { return false }
