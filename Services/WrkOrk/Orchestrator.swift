@@ -664,9 +664,15 @@ actor Orchestrator {
     return ForgetRacksResponse(forgotten: forgotten, refused: refused)
   }
 
-  /// `nudge`: reconcile soon.
-  func nudge(_ request: NudgeRequest) {
+  /// `nudge`: reconcile soon; a nudge for a placed job is passed on to its worker too (a stop, start
+  /// or delete is the worker's to carry out).
+  nonisolated func nudge(_ request: NudgeRequest) async {
     poke()
+    guard let jobId = request.jobId, let placement = await store.view().placement(jobId: jobId),
+      let key = bytes(hex: placement.workerKey)
+    else { return }
+    let nudge = nudgeWorker
+    Task { await nudge(key, NudgeRequest(jobId: jobId)) }
   }
 
   private nonisolated func require(_ caller: [UInt8], _ role: ServiceRole, _ method: String) throws {

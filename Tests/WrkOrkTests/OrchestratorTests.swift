@@ -21,6 +21,10 @@ import Testing
     #expect(job.events.map(\.event) == ["create", "schedule", "placed"])
     try await waitFor { f.nudges.jobIds == ["job_1"] }
     #expect(f.nudges.keys == [OrkFixture.workerKeys[1]])
+    // A nudge from app-node about a placed job reaches its worker too.
+    await f.orchestrator.nudge(NudgeRequest(jobId: "job_1"))
+    await f.orchestrator.nudge(NudgeRequest(jobId: "job_unknown"))
+    try await waitFor { f.nudges.jobIds == ["job_1", "job_1"] }
     #expect(f.store.refusals.isEmpty)
 
     let racks = await f.orchestrator.listRacks().racks
