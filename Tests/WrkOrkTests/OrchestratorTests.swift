@@ -34,6 +34,21 @@ import Testing
     #expect(roomy.usedGpus == 0 && roomy.freeGpus == 16)
   }
 
+  @Test func theRunLoopReactsToStoreChangesAndStopsWhenCancelled() async throws {
+    var settings = OrkSettings()
+    settings.reconcileInterval = .seconds(60)  // only store changes can trigger the passes here
+    let f = try await OrkFixture(settings: settings)
+    try await f.addRack(OrkFixture.rack("a", worker: 0, gpus: 2), worker: 0)
+    let running = Task { await f.orchestrator.run() }
+    try await f.create(OrkFixture.job("job_loop"))
+    try await waitFor { await f.job("job_loop")?.phase == .provisioning }
+    try await f.create(OrkFixture.job("job_loop2", gpus: 2, createdAt: 2))
+    try await waitFor { await f.job("job_loop2")?.message?.contains("waiting for capacity") == true }
+    running.cancel()
+    await running.value
+    #expect(f.store.refusals.isEmpty)
+  }
+
   @Test func multiNodeJobIsPlacedWholeOnOneWorker() async throws {
     let f = try await OrkFixture()
     try await f.addRack(OrkFixture.rack("a", worker: 0, gpus: 8), worker: 0)
