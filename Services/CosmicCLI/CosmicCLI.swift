@@ -204,7 +204,10 @@ enum CosmicCLI {
       io.out(usage)
       return ExitCode.success
     case "version", "--version":
-      guard rest.isEmpty else { throw .usage("version takes no arguments") }
+      guard rest.isEmpty else {
+        io.err("cosmicac: version takes no arguments\n\n" + usage)
+        return ExitCode.usage
+      }
       io.out("cosmicac \(CosmicACVersion.current)\n")
       return ExitCode.success
     default:
