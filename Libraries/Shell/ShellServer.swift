@@ -249,7 +249,7 @@ public final class ShellServer: Sendable {
       switch message.type {
       case ShellProtocol.ShellMessage.stdin:
         guard let bytes = try? decodeBuffer(message.body) else { continue }
-        lastInput.store(UInt64(cs_realtime_ns() / 1_000_000), ordering: .relaxed)
+        if !bytes.isEmpty { lastInput.store(UInt64(cs_realtime_ns() / 1_000_000), ordering: .relaxed) }
         if bytes.isEmpty {
           if child.master != nil {
             try? await input.writeAll([4])

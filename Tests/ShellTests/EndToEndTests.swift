@@ -3,6 +3,7 @@ import Foundation
 import Net
 import Shell
 import Swarm
+import Synchronization
 import Testing
 import Wire
 
@@ -84,6 +85,45 @@ import Wire
       environment: ["COSMICAC_CONFIG_DIR": env.cliDirectory])
     #expect(refused.status == 255)
     #expect(refused.stderr.contains("refused this client key"))
+  }
+
+  @Test func heartbeatsToItsWorkerWithTheLastInputTime() async throws {
+    let bins = try Binaries.locate()
+    let worker = Ed25519KeyPair.generate()
+    let env = try await AgentEnvironment.start(
+      bins: bins, extraArguments: ["--heartbeat-interval-ms", "200"], workerKey: worker.publicKey)
+    defer { env.stop() }
+    // A stand-in worker: answers `agentHeartbeat` over protomux-rpc and records the requests.
+    let beats = HeartbeatLog()
+    let node = try await DHTNode.start(
+      {
+        var config = DHTNodeConfiguration()
+        config.core = ShellFixture.core()
+        config.ephemeral = true
+        config.bootstrap = env.nodes.map(\.boundAddress)
+        return config
+      }())
+    let swarm = Swarm(dht: node, keyPair: worker)
+    try await swarm.listen()
+    let serving = Task { await beats.serve(swarm) }
+    defer {
+      serving.cancel()
+      Task {
+        await swarm.destroy()
+        await node.destroy()
+      }
+    }
+    #expect(await eventually(timeout: .seconds(20)) { beats.contains("\"jobId\":\"job_00000000000000e2\"") })
+    #expect(beats.contains("\"state\":\"ready\""))
+    #expect(!beats.contains("lastInputAt"))
+    // Shell input is reported.
+    let input = env.directory + "/input.txt"
+    try writeFile(input, Array("typed\n".utf8))
+    let run = try await runCapturing(
+      bins.cosmicac, ["jobs", "shell", "--agent-key", env.agentKeyHex, "--bootstrap", env.bootstrap, "--", "cat"],
+      environment: ["COSMICAC_CONFIG_DIR": env.cliDirectory], input: input)
+    #expect(run.stdout == "typed\n")
+    #expect(await eventually(timeout: .seconds(10)) { beats.contains("lastInputAt") })
   }
 
   @Test func agentExplainsABadConfigFile() async throws {
@@ -178,7 +218,9 @@ final class AgentEnvironment: Sendable {
     self.cliDirectory = cliDirectory
   }
 
-  static func start(bins: Binaries, extraArguments: [String] = []) async throws -> AgentEnvironment {
+  static func start(bins: Binaries, extraArguments: [String] = [], workerKey: [UInt8]? = nil) async throws
+    -> AgentEnvironment
+  {
     var nodes: [DHTNode] = []
     var addresses: [IPv4Address] = []
     for _ in 0..<3 {
@@ -201,7 +243,8 @@ final class AgentEnvironment: Sendable {
     let agentKey = try Ed25519KeyPair(seed: agentSeed)
     let bootstrap = "\(addresses[0].host):\(addresses[0].port)"
     try writeBootFile(
-      directory + "/agent.json", seed: agentSeed, authorized: [clientKey.publicKey], bootstrap: bootstrap)
+      directory + "/agent.json", seed: agentSeed, authorized: [clientKey.publicKey], bootstrap: bootstrap,
+      workerKey: workerKey ?? Ed25519KeyPair.generate().publicKey)
     let log = directory + "/agent.log"
     let agent = try Spawned(
       bins.agent,
@@ -387,11 +430,9 @@ final class Spawned: Sendable {
   let pid: pid_t
 
   init(
-    _ path: String, _ arguments: [String], environment: [String: String] = [:], stdout: String?,
-    stderr: String?
-  )
-    throws
-  {
+    _ path: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+    stdout: String?, stderr: String?
+  ) throws {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -406,7 +447,7 @@ final class Spawned: Sendable {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 0, input ?? "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, stdout ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     posix_spawn_file_actions_addopen(&actions, 2, stderr ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     let argv = ([path] + arguments).map { strdup($0) } + [nil]
@@ -465,13 +506,13 @@ func runCapturingSync(_ path: String, _ arguments: [String]) throws -> Captured 
 }
 
 /// Runs `path` with `arguments` (extra environment on top of ours) to completion.
-func runCapturing(_ path: String, _ arguments: [String], environment: [String: String]) async throws
-  -> Captured
+func runCapturing(_ path: String, _ arguments: [String], environment: [String: String], input: String? = nil)
+  async throws -> Captured
 {
   let directory = try makeTemporaryDirectory()
   defer { _ = try? FileManager.default.removeItem(atPath: directory) }
   let child = try Spawned(
-    path, arguments, environment: environment, stdout: directory + "/out", stderr: directory + "/err")
+    path, arguments, environment: environment, input: input, stdout: directory + "/out", stderr: directory + "/err")
   let status = await child.wait()
   return Captured(
     status: status,
@@ -480,12 +521,14 @@ func runCapturing(_ path: String, _ arguments: [String], environment: [String: S
 }
 
 /// Writes an agent.json.
-func writeBootFile(_ path: String, seed: [UInt8], authorized: [[UInt8]], bootstrap: String) throws {
+func writeBootFile(_ path: String, seed: [UInt8], authorized: [[UInt8]], bootstrap: String, workerKey: [UInt8])
+  throws
+{
   let keys = authorized.map { "\"\(hex($0))\"" }.joined(separator: ",")
   let boot = """
     {"jobId":"job_00000000000000e2","node":0,"kind":"gpuContainer","seed":"\(hex(seed))",
      "authorizedKeys":[\(keys)],"bootstrap":["\(bootstrap)"],
-     "workerKey":"\(hex(Ed25519KeyPair.generate().publicKey))","gpuCount":1}
+     "workerKey":"\(hex(workerKey))","gpuCount":1}
     """
   try writeFile(path, Array(boot.utf8))
 }
@@ -509,4 +552,41 @@ func bytesFromHex(_ text: String) -> [UInt8]? {
     index += 2
   }
   return out
+}
+
+/// The heartbeats a stand-in worker received (raw JSON requests).
+final class HeartbeatLog: Sendable {
+  private let requests = Mutex<[String]>([])
+
+  func contains(_ text: String) -> Bool { requests.withLock { $0.contains { $0.contains(text) } } }
+
+  /// Answers `agentHeartbeat` on every connection of `swarm` (protomux-rpc: request `uint id ||
+  /// string method || raw json`, response `flags 0 || uint id || raw json`).
+  func serve(_ swarm: Swarm) async {
+    await withDiscardingTaskGroup { group in
+      for await event in swarm.events {
+        guard case .connected(let connection) = event else { continue }
+        group.addTask {
+          let mux = Protomux(stream: connection)
+          mux.handle(protocolName: "protomux-rpc") { channel in
+            Task {
+              while let message = try? await channel.receive() {
+                guard message.type == 0 else { continue }
+                var reader = WireReader(message.body)
+                guard let id = try? reader.readUInt(), let method = try? reader.readString() else { continue }
+                let body = String(decoding: reader.readRawSlice(), as: UTF8.self)
+                self.requests.withLock { $0.append(method + " " + body) }
+                var writer = WireWriter()
+                writer.writeUInt8(0)
+                writer.writeUInt(id)
+                writer.writeRaw(Array(#"{"intervalMs":200}"#.utf8))
+                try? channel.sendNow(type: 1, writer.bytes)
+              }
+            }
+          }
+          await mux.run()
+        }
+      }
+    }
+  }
 }
