@@ -250,6 +250,30 @@ final class CLIControlPlane: @unchecked Sendable {
     let list = await cosmicac(["jobs", "list", "--all", "--output", "json"], configDir: config)
     let items = (Self.json(list.out)["items"] as? [[String: Any]]) ?? []
     #expect(items.count == 1)
+
+    // Two more jobs that cannot be placed (64 GPUs): pages of two, the cursor, --all.
+    for name in ["wide-1", "wide-2"] {
+      let wide = await cosmicac(
+        [
+          "jobs", "create", "--name", name, "--tag", "wide", "--location", "us", "--gpu-model", "H100",
+          "--gpu-count",
+          "64", "--image", "img", "--disk-gb", "10",
+        ], configDir: config)
+      #expect(wide.status == 0, "\(wide.err)")
+      #expect(wide.out.contains("name:      \(name)\n"))
+    }
+    let page = await cosmicac(["jobs", "list", "--limit", "2"], configDir: config)
+    #expect(page.out.split(separator: "\n").count == 3)
+    #expect(page.out.hasPrefix("ID  "))
+    #expect(page.err.contains("More jobs: cosmicac jobs list --cursor "))
+    let all = await cosmicac(
+      ["jobs", "list", "--all", "--limit", "2", "--output", "json"], configDir: config)
+    let everything = (Self.json(all.out)["items"] as? [[String: Any]]) ?? []
+    #expect(everything.count == 3)
+    let tagged = await cosmicac(["jobs", "list", "--tag", "wide", "--output", "json"], configDir: config)
+    let wideJobs = (Self.json(tagged.out)["items"] as? [[String: Any]]) ?? []
+    #expect(Set(wideJobs.compactMap { $0["name"] as? String }) == ["wide-1", "wide-2"])
+
     if let id {
       let deleted = await cosmicac(["jobs", "delete", id, "--wait", "--timeout", "60s"], configDir: config)
       #expect(deleted.status == 0, "\(deleted.err)")
