@@ -91,7 +91,7 @@ import Wire
     let bins = try Binaries.locate()
     let worker = Ed25519KeyPair.generate()
     let env = try await AgentEnvironment.start(
-      bins: bins, extraArguments: ["--heartbeat-interval-ms", "200"], workerKey: worker.publicKey)
+      bins: bins, workerKey: worker.publicKey, heartbeatMs: 200)
     defer { env.stop() }
     // A stand-in worker: answers `agentHeartbeat` over protomux-rpc and records the requests.
     let beats = HeartbeatLog()
@@ -120,7 +120,8 @@ import Wire
     let input = env.directory + "/input.txt"
     try writeFile(input, Array("typed\n".utf8))
     let run = try await runCapturing(
-      bins.cosmicac, ["jobs", "shell", "--agent-key", env.agentKeyHex, "--bootstrap", env.bootstrap, "--", "cat"],
+      bins.cosmicac,
+      ["jobs", "shell", "--agent-key", env.agentKeyHex, "--bootstrap", env.bootstrap, "--", "cat"],
       environment: ["COSMICAC_CONFIG_DIR": env.cliDirectory], input: input)
     #expect(run.stdout == "typed\n")
     #expect(await eventually(timeout: .seconds(10)) { beats.contains("lastInputAt") })
@@ -218,7 +219,9 @@ final class AgentEnvironment: Sendable {
     self.cliDirectory = cliDirectory
   }
 
-  static func start(bins: Binaries, extraArguments: [String] = [], workerKey: [UInt8]? = nil) async throws
+  static func start(
+    bins: Binaries, extraArguments: [String] = [], workerKey: [UInt8]? = nil, heartbeatMs: Int = 60_000
+  ) async throws
     -> AgentEnvironment
   {
     var nodes: [DHTNode] = []
@@ -250,7 +253,7 @@ final class AgentEnvironment: Sendable {
       bins.agent,
       [
         "--config-file", directory + "/agent.json", "--data-dir", directory + "/agent", "--listen-host",
-        "127.0.0.1", "--heartbeat-interval-ms", "60000", "--reload-interval-ms", "100",
+        "127.0.0.1", "--heartbeat-interval-ms", String(heartbeatMs), "--reload-interval-ms", "100",
       ] + extraArguments, stdout: log, stderr: directory + "/agent.err")
     let environment = AgentEnvironment(
       nodes: nodes, directory: directory, agent: agent, agentKeyHex: hex(agentKey.publicKey),
@@ -512,7 +515,8 @@ func runCapturing(_ path: String, _ arguments: [String], environment: [String: S
   let directory = try makeTemporaryDirectory()
   defer { _ = try? FileManager.default.removeItem(atPath: directory) }
   let child = try Spawned(
-    path, arguments, environment: environment, input: input, stdout: directory + "/out", stderr: directory + "/err")
+    path, arguments, environment: environment, input: input, stdout: directory + "/out",
+    stderr: directory + "/err")
   let status = await child.wait()
   return Captured(
     status: status,
@@ -521,7 +525,9 @@ func runCapturing(_ path: String, _ arguments: [String], environment: [String: S
 }
 
 /// Writes an agent.json.
-func writeBootFile(_ path: String, seed: [UInt8], authorized: [[UInt8]], bootstrap: String, workerKey: [UInt8])
+func writeBootFile(
+  _ path: String, seed: [UInt8], authorized: [[UInt8]], bootstrap: String, workerKey: [UInt8]
+)
   throws
 {
   let keys = authorized.map { "\"\(hex($0))\"" }.joined(separator: ",")
