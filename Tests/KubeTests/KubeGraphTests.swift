@@ -19,7 +19,7 @@ import Testing
   }
 
   /// Validates objects with the team's pinned validator (`crd_validate.py --strict`).
-  static func crdValidate(_ objects: [KubeObject], schema: String) throws -> String {
+  static func crdValidate(_ objects: [KubeObject], schema: String) async throws -> String {
     let directory = NSTemporaryDirectory() + "kube-graph-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -29,7 +29,7 @@ import Testing
       try KubeYAML.render(object.json).write(toFile: file, atomically: true, encoding: .utf8)
       files.append(file)
     }
-    let (status, output) = try KubeTestSupport.run(
+    let (status, output) = try await KubeTestSupport.run(
       "python3", [KubeTestSupport.sharedDirectory + "/tools/crd_validate.py", schema] + files + ["--strict"])
     #expect(status == 0, "crd_validate.py failed:\n\(output)")
     return output
@@ -52,14 +52,14 @@ import Testing
   }
 
   @Test(arguments: Case.allCases)
-  func everyRenderedObjectValidatesStrictly(_ which: Case) throws {
+  func everyRenderedObjectValidatesStrictly(_ which: Case) async throws {
     #expect(
       FileManager.default.fileExists(atPath: KubeTestSupport.schemaDirectory),
       "the shared schemas belong beside the repository at ../shared/k8s-schemas")
     let graph = try KubeJobGraphBuilder.build(Self.spec(which), settings: KubeTestSupport.settings)
     let objects = try graph.ordered().map(\.object)
     let vms = objects.filter { $0.kind == "VirtualMachine" }
-    let output = try Self.crdValidate(
+    let output = try await Self.crdValidate(
       vms, schema: KubeTestSupport.schemaDirectory + "/kubevirt/virtualmachine.openapiv3.json")
     #expect(output.components(separatedBy: "VirtualMachine/").count - 1 == vms.count)
     let volumes = objects.filter { $0.kind == "DataVolume" }
@@ -73,17 +73,17 @@ import Testing
         dataVolumes.append(KubeObject(volume))
       }
     }
-    _ = try Self.crdValidate(
+    _ = try await Self.crdValidate(
       dataVolumes, schema: KubeTestSupport.schemaDirectory + "/cdi/datavolume.v1beta1.openapiv3.json")
     let attachments = objects.filter { $0.kind == "NetworkAttachmentDefinition" }
     if !attachments.isEmpty {
       let schema = try Self.nadSchemaFile()
       defer { try? FileManager.default.removeItem(atPath: schema) }
-      _ = try Self.crdValidate(attachments, schema: schema)
+      _ = try await Self.crdValidate(attachments, schema: schema)
     }
     // Core objects against the Kubernetes OpenAPI schemas when kubernetes-validate is installed.
     let core = objects.filter { ["Namespace", "ResourceQuota", "Secret", "NetworkPolicy"].contains($0.kind) }
-    if (try? KubeTestSupport.run("kubernetes-validate", ["--version"]).0) == 0 {
+    if (try? await KubeTestSupport.run("kubernetes-validate", ["--version"]).0) == 0 {
       let directory = NSTemporaryDirectory() + "kube-core-\(UUID().uuidString)"
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
       defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -93,7 +93,8 @@ import Testing
         try KubeYAML.render(object.json).write(toFile: file, atomically: true, encoding: .utf8)
         files.append(file)
       }
-      let (status, output) = try KubeTestSupport.run("kubernetes-validate", ["--strict", "--quiet"] + files)
+      let (status, output) = try await KubeTestSupport.run(
+        "kubernetes-validate", ["--strict", "--quiet"] + files)
       #expect(status == 0, "kubernetes-validate failed:\n\(output)")
     } else {
       print("KubeGraphTests: kubernetes-validate is not installed; core objects checked by the fake only")

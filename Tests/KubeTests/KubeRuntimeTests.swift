@@ -306,27 +306,41 @@ import Testing
   @Test func aConflictingWriterIsOverruledOnFieldsWeOwn() async throws {
     try await KubeTestSupport.withFake { server, client in
       let runtime = KubeJobRuntime(api: client, settings: KubeTestSupport.settings)
+      let informers = Task { await runtime.run() }
+      defer { informers.cancel() }
+      #expect(try await KubeTestSupport.eventually { runtime.hasSynced })
       let spec = try KubeTestSupport.spec(.gpuContainer)
       try await runtime.ensure(spec)
+      let namespace = "cosmicac-usr-alice"
+      let name = "job-0123456789abcdef-0"
+      func runStrategy() -> KubeJSON? {
+        server.object(.virtualMachines, namespace: namespace, name: name)?.json[path: ["spec", "runStrategy"]]
+      }
+      // Re-ensuring an unchanged job sends nothing.
+      #expect(try await KubeTestSupport.eventually { try await runtime.jobIds().contains(spec.jobId) })
+      let patches = server.requestsByMethod["PATCH", default: 0]
+      #expect(try await runtime.ensure(spec).applied.isEmpty)
+      #expect(server.requestsByMethod["PATCH", default: 0] == patches)
       // An operator halts our running VM with kubectl, taking the field over.
       let other = KubeClient(
         connection: client.connection, fieldManager: "kubectl", retry: KubeTestSupport.fastRetry)
       defer { other.shutdown() }
       let patch = KubeObject([
         "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
-        "metadata": ["name": "job-0123456789abcdef-0", "namespace": "cosmicac-usr-alice"],
+        "metadata": ["name": .string(name), "namespace": .string(namespace)],
         "spec": ["runStrategy": "Halted"],
       ])
       _ = try await other.apply(patch, force: true)
+      #expect(runStrategy() == "Halted")
+      // The next reconcile sees the new generation and takes the field back (force, since it is ours).
       #expect(
-        server.object(.virtualMachines, namespace: "cosmicac-usr-alice", name: "job-0123456789abcdef-0")?
-          .json[path: ["spec", "runStrategy"]] == "Halted")
-      // The next reconcile takes the field back.
-      let fresh = KubeJobRuntime(api: client, settings: KubeTestSupport.settings)
-      try await fresh.ensure(spec)
-      #expect(
-        server.object(.virtualMachines, namespace: "cosmicac-usr-alice", name: "job-0123456789abcdef-0")?
-          .json[path: ["spec", "runStrategy"]] == "Always")
+        try await KubeTestSupport.eventually {
+          try await runtime.ensure(spec)
+          return runStrategy() == "Always"
+        })
+      let managers = server.object(.virtualMachines, namespace: namespace, name: name)?.json[
+        path: ["metadata", "managedFields"]]?.arrayValue?.compactMap { $0["manager"]?.stringValue }
+      #expect(managers?.contains("cosmicac") == true)
     }
   }
 

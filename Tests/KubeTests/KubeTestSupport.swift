@@ -81,23 +81,33 @@ enum KubeTestSupport {
       running: running, isolatedNetwork: isolated)
   }
 
-  /// Runs a command; returns its exit status and combined output.
-  static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [executable] + arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+  /// Runs a command on its own thread (never blocking the cooperative pool); returns its exit
+  /// status and combined output.
+  static func run(_ executable: String, _ arguments: [String]) async throws -> (Int32, String) {
+    try await withCheckedThrowingContinuation { continuation in
+      let thread = Thread {
+        do {
+          let process = Process()
+          process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+          process.arguments = [executable] + arguments
+          let pipe = Pipe()
+          process.standardOutput = pipe
+          process.standardError = pipe
+          try process.run()
+          let data = pipe.fileHandleForReading.readDataToEndOfFile()
+          process.waitUntilExit()
+          continuation.resume(returning: (process.terminationStatus, String(decoding: data, as: UTF8.self)))
+        } catch {
+          continuation.resume(throwing: error)
+        }
+      }
+      thread.start()
+    }
   }
 
   /// Polls `condition` until it holds or `timeout` passes.
   static func eventually(
-    timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
+    timeout: Duration = .seconds(30), _ condition: () async throws -> Bool
   ) async throws -> Bool {
     let clock = ContinuousClock()
     let end = clock.now + timeout

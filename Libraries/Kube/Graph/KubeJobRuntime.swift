@@ -15,7 +15,8 @@ public final class KubeJobRuntime: Sendable {
   private let changes: AsyncStream<String>.Continuation
   /// Job ids whose objects changed (wake the reconciler); one consumer.
   public let jobChanges: AsyncStream<String>
-  private let appliedGraphs = Mutex<[String: KubeJobGraph]>([:])
+  /// What was last applied per job: the graph and each VM's `metadata.generation` after it.
+  private let appliedGraphs = Mutex<[String: (graph: KubeJobGraph, generations: [String: Int])]>([:])
 
   /// A runtime; informers start in `run()`.
   public init(api: any KubeAPI, settings: KubeGraphSettings) {
@@ -58,18 +59,30 @@ public final class KubeJobRuntime: Sendable {
   /// Watch events delivered so far (all three informers).
   public var watchEventCount: Int { vms.eventCount + vmis.eventCount + dataVolumes.eventCount }
 
-  /// Builds and applies the job's graph; an unchanged graph whose VMs exist is not re-sent.
+  /// Builds and applies the job's graph. An unchanged graph is not re-sent while every VM still
+  /// has the spec generation our last apply left (another writer changing a VM's spec bumps its
+  /// generation, and the next call takes our fields back).
   @discardableResult
   public func ensure(_ spec: KubeJobSpec) async throws(KubeError) -> KubeApplyReport {
     let graph = try KubeJobGraphBuilder.build(spec, settings: settings)
-    if hasSynced, appliedGraphs.withLock({ $0[spec.jobId] }) == graph {
-      let present = graph.nodes.filter { $0.object.kind == "VirtualMachine" }.allSatisfy { node in
-        vms.object(namespace: node.object.namespace, name: node.object.name) != nil
+    let vmNodes = graph.nodes.filter { $0.object.kind == "VirtualMachine" }
+    if hasSynced, let last = appliedGraphs.withLock({ $0[spec.jobId] }), last.graph == graph {
+      let unchanged = vmNodes.allSatisfy { node in
+        guard let current = vms.object(namespace: node.object.namespace, name: node.object.name) else {
+          return false
+        }
+        return current.json[path: ["metadata", "generation"]]?.intValue == last.generations[node.id]
       }
-      if present { return KubeApplyReport(applied: [], waiting: nil, objects: [:]) }
+      if unchanged { return KubeApplyReport(applied: [], waiting: nil, objects: [:]) }
     }
     let report = try await KubeJobApplier(api: api).apply(graph)
-    if report.waiting == nil { appliedGraphs.withLock { $0[spec.jobId] = graph } }
+    if report.waiting == nil {
+      var generations: [String: Int] = [:]
+      for node in vmNodes {
+        generations[node.id] = report.objects[node.id]?.json[path: ["metadata", "generation"]]?.intValue
+      }
+      appliedGraphs.withLock { $0[spec.jobId] = (graph, generations) }
+    }
     return report
   }
 
@@ -109,8 +122,8 @@ public final class KubeJobRuntime: Sendable {
     let namespaces = try await api.list(.virtualMachines, namespace: nil, labelSelector: selector).items
       .compactMap(\.namespace)
     var known = Set(namespaces)
-    for graph in appliedGraphs.withLock({ Array($0.values) }) {
-      for node in graph.nodes { if let namespace = node.object.namespace { known.insert(namespace) } }
+    for applied in appliedGraphs.withLock({ Array($0.values) }) {
+      for node in applied.graph.nodes { if let namespace = node.object.namespace { known.insert(namespace) } }
     }
     let tenants = try await api.list(.namespaces, namespace: nil, labelSelector: KubeNames.managedSelector)
       .items
@@ -134,6 +147,12 @@ public final class KubeJobRuntime: Sendable {
       vms: try await api.list(.virtualMachines, namespace: nil, labelSelector: selector).items,
       vmis: try await api.list(.virtualMachineInstances, namespace: nil, labelSelector: selector).items,
       dataVolumes: try await api.list(.dataVolumes, namespace: nil, labelSelector: selector).items)
+  }
+
+  /// The slowest root-disk import of the job in percent, when it is provisioning.
+  public func provisioningPercent(jobId: String) async throws(KubeError) -> Int? {
+    if case .provisioning(let percent)? = try await phase(jobId: jobId) { return percent }
+    return nil
   }
 
   /// The ids of jobs that have VMs.
