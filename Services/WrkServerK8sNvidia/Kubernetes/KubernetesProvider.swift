@@ -114,6 +114,11 @@ final class KubernetesProvider: JobProvider, Service {
     }
   }
 
+  /// The slowest root-disk import in percent while the job provisions (for the job's message).
+  func provisioningPercent(jobId: String) async -> Int? {
+    try? await runtime.provisioningPercent(jobId: jobId)
+  }
+
   /// The job as the graph builder needs it. A job asks for the overlay tier with the tag
   /// `isolated-network` (until `JobSpec` has a field for it).
   static func spec(_ job: ProviderJob, desired: DesiredState) throws -> KubeJobSpec {
