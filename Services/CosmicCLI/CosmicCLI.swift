@@ -15,9 +15,13 @@ struct CommandContext: Sendable {
   func session() throws(CLIError) -> CLISession {
     let config = try paths.loadConfig()
     let key = try paths.loadOrCreateClientKey()
-    return CLISession(
+    var session = CLISession(
       config: config, clientKeyPair: key, output: output,
       transport: transport ?? (config.hrpcPublicKey.isEmpty ? .http : .hrpc), paths: paths, io: io)
+    if let text = environment["COSMICAC_API_TIMEOUT"], !text.isEmpty {
+      session.callTimeout = try parseDuration(text, flag: "COSMICAC_API_TIMEOUT")
+    }
+    return session
   }
 
   /// Runs `body` with a session and closes the session afterwards.
@@ -127,6 +131,7 @@ enum CosmicCLI {
 
       Configuration: config.json (sign-in, mode 0600) and client.key (this CLI's Ed25519 seed, 0600) in
       $XDG_CONFIG_HOME/cosmicac, else ~/.config/cosmicac (or --config-dir / COSMICAC_CONFIG_DIR).
+      Each API call times out after 30s (COSMICAC_API_TIMEOUT, e.g. 10s).
 
       Examples:
         cosmicac login https://cosmicac.example.com

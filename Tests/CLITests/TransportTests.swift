@@ -141,6 +141,22 @@ import Testing
     await client.close()
   }
 
+  @Test func theAPITimeoutComesFromTheEnvironment() async throws {
+    let (fd, port) = try silentListener()
+    defer { close(fd) }
+    let dir = try TempDir()
+    defer { dir.cleanup() }
+    try ConfigPaths(directory: dir.path).saveConfig(
+      CLIConfig(apiURL: "http://127.0.0.1:\(port)", hrpcPublicKey: "", bootstrap: [], token: "t"))
+    let started = ContinuousClock.now
+    let run = await cosmicac(["whoami"], configDir: dir.path, environment: ["COSMICAC_API_TIMEOUT": "300ms"])
+    #expect(run.status == 4)
+    #expect(ContinuousClock.now - started < .seconds(5))
+    let bad = await cosmicac(["whoami"], configDir: dir.path, environment: ["COSMICAC_API_TIMEOUT": "soon"])
+    #expect(bad.status == 1)
+    #expect(bad.err.contains("COSMICAC_API_TIMEOUT must be a duration"))
+  }
+
   @Test func hrpcWithoutBootstrapNodesIsExitFive() async throws {
     let dir = try TempDir()
     defer { dir.cleanup() }

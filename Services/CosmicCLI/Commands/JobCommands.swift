@@ -555,7 +555,8 @@ func parseDuration(_ text: String, flag: String) throws(CLIError) -> Duration {
   if let value = Double(text), value >= 0, value.isFinite {
     return .milliseconds(Int64((value * 1000).rounded()))
   }
-  throw .usage("--\(flag) must be a duration such as 500ms, 90s, 5m or 1h, got \"\(text)\"")
+  let name = flag.hasPrefix("COSMICAC_") ? flag : "--" + flag
+  throw .usage("\(name) must be a duration such as 500ms, 90s, 5m or 1h, got \"\(text)\"")
 }
 
 /// The progress line on stderr while waiting: redrawn in place on a terminal, one line per
