@@ -9,7 +9,8 @@ import Wire
 /// Each data message counts at least `minimumCharge` bytes, so a flood of tiny messages is
 /// bounded too. An internal task drains the Protomux channel at once (acks are handled there),
 /// so the channel's inbound queue never fills, however slow the local consumer is: the slow
-/// consumer holds back its peer through the credit instead.
+/// consumer holds back its peer through the credit instead. Interactive channels may use the
+/// `inline` mode instead (see `init`).
 final class FlowChannel: Sendable {
   /// The default window (well under Protomux's per-channel queue limits).
   static let defaultWindow = 1 << 20
@@ -18,22 +19,34 @@ final class FlowChannel: Sendable {
 
   /// The channel.
   let channel: ProtomuxChannel
-  private let messages: IteratorBox
+  private let messages: IteratorBox?
   private let ackType: Int
   private let dataTypes: Set<Int>
   private let window: Int
   private let state: CreditBook
-  private let reader: Task<Void, Never>
+  private let reader: Task<Void, Never>?
 
   /// Wraps `channel`: messages of `dataTypes` are charged, `ackType` carries credit.
-  init(_ channel: ProtomuxChannel, dataTypes: Set<Int>, ackType: Int, window: Int = FlowChannel.defaultWindow)
-  {
+  ///
+  /// With `inline`, no task drains the channel: `receive()` reads it and applies acks itself
+  /// (one task hop less per message, for interactive channels). The consumer must then keep
+  /// calling `receive()` until it returns nil, and must not block on a slow sink in between
+  /// (else credit stops arriving).
+  init(
+    _ channel: ProtomuxChannel, dataTypes: Set<Int>, ackType: Int, window: Int = FlowChannel.defaultWindow,
+    inline: Bool = false
+  ) {
     self.channel = channel
     self.ackType = ackType
     self.dataTypes = dataTypes
     self.window = window
     let state = CreditBook(credit: window)
     self.state = state
+    guard !inline else {
+      messages = nil
+      reader = nil
+      return
+    }
     let (messages, sink) = AsyncStream.makeStream(of: ProtomuxInbound.self)
     self.messages = IteratorBox(messages.makeAsyncIterator())
     reader = Task { [ackType] in
@@ -42,28 +55,38 @@ final class FlowChannel: Sendable {
           sink.yield(message)
           continue
         }
-        var body = WireReader(message.body)
-        guard let amount = try? body.readUInt() else { continue }
-        let ready = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
-          s.credit = min(s.credit + amount, window)
-          var ready: [CheckedContinuation<Bool, Never>] = []
-          while let first = s.waiters.first, first.0 <= s.credit {
-            s.credit -= first.0
-            ready.append(first.1)
-            s.waiters.removeFirst()
-          }
-          return ready
-        }
-        for waiter in ready { waiter.resume(returning: true) }
+        Self.credit(message, state: state, window: window)
       }
       sink.finish()
-      let waiting = state.withLock { s in
-        s.closed = true
-        defer { s.waiters = [] }
-        return s.waiters.map(\.1)
-      }
-      for waiter in waiting { waiter.resume(returning: false) }
+      Self.release(state)
     }
+  }
+
+  /// Applies an ack.
+  private static func credit(_ message: ProtomuxInbound, state: CreditBook, window: Int) {
+    var body = WireReader(message.body)
+    guard let amount = try? body.readUInt() else { return }
+    let ready = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
+      s.credit = min(s.credit + amount, window)
+      var ready: [CheckedContinuation<Bool, Never>] = []
+      while let first = s.waiters.first, first.0 <= s.credit {
+        s.credit -= first.0
+        ready.append(first.1)
+        s.waiters.removeFirst()
+      }
+      return ready
+    }
+    for waiter in ready { waiter.resume(returning: true) }
+  }
+
+  /// Marks the channel ended and fails every sender waiting for credit.
+  private static func release(_ state: CreditBook) {
+    let waiting = state.withLock { s in
+      s.closed = true
+      defer { s.waiters = [] }
+      return s.waiters.map(\.1)
+    }
+    for waiter in waiting { waiter.resume(returning: false) }
   }
 
   private func charge(_ bodyCount: Int) -> Int {
@@ -111,12 +134,19 @@ final class FlowChannel: Sendable {
 
   /// The next message (acks excluded), nil once the channel ended. One consumer at a time.
   func receive() async -> ProtomuxInbound? {
-    await messages.next()
+    if let messages { return await messages.next() }
+    while let message = try? await channel.receive() {
+      guard message.type == ackType else { return message }
+      Self.credit(message, state: state, window: window)
+    }
+    Self.release(state)
+    return nil
   }
 
-  /// Closes the channel.
+  /// Closes the channel (senders waiting for credit fail).
   func close() {
     channel.close()
+    if reader == nil { Self.release(state) }
   }
 
   /// Whether the channel has ended.

@@ -67,6 +67,21 @@ final class PollableFD: Sendable {
     }
   }
 
+  /// Writes what fits now without waiting: the count written (0 when the descriptor is full),
+  /// -1 on failure.
+  func writeNow(_ bytes: some Collection<UInt8>) -> Int {
+    let bytes = Array(bytes)
+    guard !bytes.isEmpty else { return 0 }
+    if waits.withLock({ $0.closed }) { return -1 }
+    while true {
+      let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress!, bytes.count) }
+      if n >= 0 { return n }
+      let error = errno
+      if error == EINTR { continue }
+      return error == EAGAIN || error == EWOULDBLOCK ? 0 : -1
+    }
+  }
+
   /// Writes every byte, waiting while the descriptor is full. Throws `ShellError.io` on failure.
   func writeAll(_ bytes: some Collection<UInt8>) async throws(ShellError) {
     let bytes = Array(bytes)

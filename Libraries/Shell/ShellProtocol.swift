@@ -254,14 +254,14 @@ func encodeUInt(_ value: Int) -> [UInt8] {
 }
 
 extension FlowChannel {
-  /// Flow control for a `hypershell` channel.
+  /// Flow control for a `hypershell` channel (inline: its consumers never block between reads).
   static func shell(_ channel: ProtomuxChannel) -> FlowChannel {
     FlowChannel(
       channel,
       dataTypes: [
         ShellProtocol.ShellMessage.stdin, ShellProtocol.ShellMessage.stdout,
         ShellProtocol.ShellMessage.stderr,
-      ], ackType: ShellProtocol.ShellMessage.ack)
+      ], ackType: ShellProtocol.ShellMessage.ack, inline: true)
   }
 
   /// Flow control for an upload, download, tunnel or ssh channel.

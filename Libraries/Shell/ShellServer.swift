@@ -85,9 +85,11 @@ public final class ShellServer: Sendable {
   private let lastInput = Atomic<UInt64>(0)
   private let started = Atomic<Int>(0)
 
-  /// A server with `options`.
+  /// A server with `options`. Ignores SIGPIPE in this process (a session's pipes may close
+  /// under a write; the failure is handled where it happens).
   public init(options: ShellServerOptions) {
     self.options = options
+    signal(SIGPIPE, SIG_IGN)
   }
 
   /// Shell sessions running now.
@@ -244,30 +246,54 @@ public final class ShellServer: Sendable {
   /// away before the child exited, tears the session down.
   private func readInput(_ channel: FlowChannel, child: ChildProcess) async {
     let input = child.master ?? child.stdin!
+    let terminal = child.master != nil
+    // Input that does not fit the terminal or pipe at once is written by a task of its own, so
+    // this loop keeps reading the channel (credit must keep flowing); the client's credit
+    // bounds what waits here. Each message is acknowledged once written.
+    let queued = QueueDepth()
+    let (backlog, sink) = AsyncStream.makeStream(of: (bytes: [UInt8], message: ProtomuxInbound).self)
+    let writer = Task {
+      for await item in backlog {
+        if item.bytes.isEmpty {
+          if terminal { try? await input.writeAll([4]) } else { input.close() }
+        } else {
+          try? await input.writeAll(item.bytes)
+        }
+        channel.consumed(item.message)
+        queued.change(-1)
+      }
+    }
     while let message = await channel.receive() {
-      defer { channel.consumed(message) }
       switch message.type {
       case ShellProtocol.ShellMessage.stdin:
-        guard let bytes = try? decodeBuffer(message.body) else { continue }
-        if !bytes.isEmpty { lastInput.store(UInt64(cs_realtime_ns() / 1_000_000), ordering: .relaxed) }
-        if bytes.isEmpty {
-          if child.master != nil {
-            try? await input.writeAll([4])
-          } else {
-            input.close()
-          }
+        guard let bytes = try? decodeBuffer(message.body) else {
+          channel.consumed(message)
           continue
         }
-        try? await input.writeAll(bytes)
+        if !bytes.isEmpty { lastInput.store(UInt64(cs_realtime_ns() / 1_000_000), ordering: .relaxed) }
+        var rest = Array(bytes)
+        if queued.value == 0 && !rest.isEmpty {
+          let written = input.writeNow(rest)
+          if written == rest.count || written < 0 {
+            channel.consumed(message)
+            continue
+          }
+          rest.removeFirst(written)
+        }
+        queued.change(1)
+        sink.yield((rest, message))
       case ShellProtocol.ShellMessage.resize:
         var reader = WireReader(message.body)
         if let size = try? ShellSize(from: &reader) { child.resize(size) }
+        channel.consumed(message)
       default:
-        continue
+        channel.consumed(message)
       }
     }
-    guard !child.hasExited else { return }
-    await teardown(child)
+    sink.finish()
+    if !child.hasExited { await teardown(child) }
+    input.close()
+    await writer.value
   }
 
   /// SIGHUP to every process of the session, then SIGKILL to those left after the grace period.
@@ -491,4 +517,13 @@ public final class ShellServer: Sendable {
     }
     await splice(FlowChannel.stream(channel), with: tcp)
   }
+}
+
+/// How many stdin messages wait for the session's input writer.
+private final class QueueDepth: Sendable {
+  private let depth = Atomic<Int>(0)
+
+  var value: Int { depth.load(ordering: .acquiring) }
+
+  func change(_ delta: Int) { depth.add(delta, ordering: .acquiringAndReleasing) }
 }

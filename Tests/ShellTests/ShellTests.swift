@@ -44,7 +44,8 @@ import Wire
   @Test func stdinReachesTheCommand() async throws {
     let fixture = try await ShellFixture.start()
     let client = try await fixture.client()
-    let input = Array("the quick brown fox\n".utf8) + (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+    let input =
+      Array("the quick brown fox\n".utf8) + (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
     let echoed = try await client.run("cat", input: input)
     #expect(echoed.stdout == input)
     #expect(echoed.exitCode == 0)
