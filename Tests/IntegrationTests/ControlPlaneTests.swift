@@ -65,6 +65,53 @@ func agentProcesses(under directory: String) -> [Int32] {
     #expect(names.last == "deleted")
   }
 
+  @Test func noSecretAppearsInAnyLog() async throws {
+    let plane = try await ControlPlane()
+    defer { plane.stop() }
+    let token = try await plane.login()
+    // A failed login with a guessable password must not echo it either.
+    _ = try await plane.call(.post, "/auth/login", body: ["name": "admin", "password": "wrong-password-123"])
+    let key = try await plane.call(.post, "/api-keys", token: token, body: ["name": "ci"])
+    let apiKey = try #require(key["key"] as? String, "\(String(describing: key.json))")
+    let created = try await plane.call(
+      .post, "/jobs", token: token, body: ControlPlane.containerJob("secret-check"))
+    let id = try #require(created["id"] as? String)
+    try await plane.waitForPhase(id, token: token, "running")
+    _ = try await plane.call(.get, "/jobs", token: token, headers: [("X-API-Key", apiKey)])
+
+    var secrets = [
+      "admin password": plane.adminPassword, "session token": token, "API key": apiKey,
+      "wrong password": "wrong-password-123",
+    ]
+    let files = FileManager.default.enumerator(atPath: plane.directory.path)?.allObjects as? [String] ?? []
+    for path in files {
+      let full = plane.directory.path + "/" + path
+      if path.hasSuffix("identity.key") || path.hasSuffix(".key"),
+        let seed = try? String(contentsOfFile: full, encoding: .utf8)
+      {
+        secrets["seed \(path)"] = seed.trimmingCharacters(in: .whitespacesAndNewlines)
+      }
+      if path.hasSuffix("agent.json"), let data = FileManager.default.contents(atPath: full),
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+        let seed = object["seed"] as? String
+      {
+        secrets["agent seed \(path)"] = seed
+      }
+    }
+    #expect(secrets.count >= 8, "\(secrets.keys.sorted())")
+    let logs =
+      [plane.appNode, plane.wrkOrk, plane.worker, plane.dht].map {
+        ($0?.lines.joined(separator: "\n") ?? "") + ($0?.standardError ?? "")
+      }
+      + files.filter { $0.hasSuffix(".log") }.compactMap {
+        try? String(contentsOfFile: plane.directory.path + "/" + $0, encoding: .utf8)
+      }
+    #expect(logs.joined().count > 1000)
+    for (what, secret) in secrets where secret.count >= 8 {
+      #expect(!logs.contains { $0.contains(secret) }, "the \(what) appears in a log")
+    }
+  }
+
   @Test func multiNodeJobsArePlacedWholeAndQuotasRefuseWithAReason() async throws {
     var options = ControlPlane.Options()
     options.rackGPUs = 4
@@ -124,7 +171,9 @@ func agentProcesses(under directory: String) -> [Int32] {
     #expect(stopped["desired"] as? String == "stopped")
     #expect((stopped["message"] as? String ?? "").contains("cost limit"))
     let deadline = ContinuousClock.now + .seconds(20)
-    while ContinuousClock.now < deadline, !received.withLock({ $0.contains { $0.contains("\"thresholdFraction\":1") } }) {
+    while ContinuousClock.now < deadline,
+      !received.withLock({ $0.contains { $0.contains("\"thresholdFraction\":1") } })
+    {
       try await Task.sleep(for: .milliseconds(200))
     }
     let posts = received.withLock { $0 }
