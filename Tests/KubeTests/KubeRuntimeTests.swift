@@ -185,6 +185,35 @@ import Testing
     }
   }
 
+  @Test func aJobConvergesThroughFaultsAndDroppedWatches() async throws {
+    try await Self.withCluster { server, client, _, _ in
+      let runtime = KubeJobRuntime(api: client, settings: KubeTestSupport.settings)
+      let informers = Task { await runtime.run() }
+      defer { informers.cancel() }
+      #expect(try await KubeTestSupport.eventually { runtime.hasSynced })
+      let spec = try KubeTestSupport.spec(.gpuContainer, nodes: 2)
+      server.inject(.status(500), count: 2, method: "PATCH")
+      server.inject(.status(429, retryAfter: 0), count: 1, method: "PATCH", pathContains: "/virtualmachines/")
+      server.inject(.status(503), count: 1, method: "GET")
+      try await runtime.ensure(spec)
+      #expect(client.retryCount >= 3)
+      // Watches drop (abruptly and cleanly) and history is compacted while the job boots.
+      server.dropWatches(abruptly: true)
+      server.compactHistory()
+      try await Task.sleep(for: .milliseconds(50))
+      server.dropWatches(abruptly: false)
+      #expect(try await KubeTestSupport.eventually { try await runtime.phase(jobId: spec.jobId) == .running })
+      // The informers' view matches the server's after all that (no transition lost).
+      #expect(
+        try await KubeTestSupport.eventually {
+          let stored = server.objects(.virtualMachines).map { "\($0.name)@\($0.resourceVersion)" }.sorted()
+          let cached = runtime.cachedVirtualMachines.map { "\($0.name)@\($0.resourceVersion)" }.sorted()
+          return cached == stored && cached.count == 2
+        })
+      #expect(try await runtime.jobIds() == [spec.jobId])
+    }
+  }
+
   @Test func managedInferenceReplicasShareTheModelCache() async throws {
     try await Self.withCluster { server, client, _, started in
       let runtime = KubeJobRuntime(api: client, settings: KubeTestSupport.settings)

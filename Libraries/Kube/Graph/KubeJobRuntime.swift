@@ -56,6 +56,9 @@ public final class KubeJobRuntime: Sendable {
   /// Whether every informer has listed once.
   public var hasSynced: Bool { vms.hasSynced && vmis.hasSynced && dataVolumes.hasSynced }
 
+  /// The VMs as the informer has them (empty before it syncs).
+  public var cachedVirtualMachines: [KubeObject] { Array(vms.objects.values) }
+
   /// Watch events delivered so far (all three informers).
   public var watchEventCount: Int { vms.eventCount + vmis.eventCount + dataVolumes.eventCount }
 
