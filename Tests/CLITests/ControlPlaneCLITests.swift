@@ -231,6 +231,15 @@ final class CLIControlPlane: @unchecked Sendable {
       ], configDir: config)
     #expect(stuck.status == 4)
     #expect(stuck.err.contains("is still scheduling after 2s"), "\(stuck.err)")
+
+    // Sign out over HRPC; the old token is then refused over HRPC too (exit 3).
+    let stale = try ConfigPaths(directory: config).loadConfig()
+    let logout = await cosmicac(["logout"], configDir: config)
+    #expect(logout.status == 0 && !logout.err.contains("warning"), "\(logout.err)")
+    try ConfigPaths(directory: config).saveConfig(stale)
+    let expired = await cosmicac(["jobs", "list"], configDir: config)
+    #expect(expired.status == 3)
+    #expect(expired.err.contains("session expired"))
   }
 
   @Test func aRetriedCreateWithTheSameKeyMakesOneJob() async throws {
