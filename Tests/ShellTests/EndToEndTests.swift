@@ -127,6 +127,76 @@ import Wire
     #expect(await eventually(timeout: .seconds(10)) { beats.contains("lastInputAt") })
   }
 
+  @Test func copiesAndForwardsThroughTheCLI() async throws {
+    let bins = try Binaries.locate()
+    let env = try await AgentEnvironment.start(bins: bins)
+    defer { env.stop() }
+    let local = try makeTemporaryDirectory()
+    defer { _ = try? runProcess("/bin/rm", ["-rf", local]) }
+    let data = RandomBytes.generate(3 << 20)
+    try writeFile(local + "/data.bin", data)
+    let diagnostics = ["--agent-key", env.agentKeyHex, "--bootstrap", env.bootstrap]
+    let cli = ["COSMICAC_CONFIG_DIR": env.cliDirectory]
+    // The agent's home is its working environment's HOME; an absolute path keeps the test exact.
+    let remote = local + "/remote.bin"
+    let up = try await runCapturing(
+      bins.cosmicac, ["jobs", "cp"] + diagnostics + [local + "/data.bin", "job:" + remote], environment: cli)
+    #expect(up.status == 0, "\(up.stderr)")
+    #expect(try readFile(remote) == data)
+    try FileManager.default.createDirectory(atPath: local + "/down", withIntermediateDirectories: true)
+    let down = try await runCapturing(
+      bins.cosmicac, ["jobs", "cp"] + diagnostics + ["job:" + remote, local + "/down"], environment: cli)
+    #expect(down.status == 0, "\(down.stderr)")
+    #expect(try readFile(local + "/down/remote.bin") == data)
+    let missing = try await runCapturing(
+      bins.cosmicac, ["jobs", "cp"] + diagnostics + ["job:/no/such/file", local + "/x"], environment: cli)
+    #expect(missing.status == 255)
+    #expect(missing.stderr.contains("cannot open /no/such/file"))
+    let usage = try await runCapturing(
+      bins.cosmicac, ["jobs", "cp"] + diagnostics + ["a", "b"], environment: cli)
+    #expect(usage.status != 0)
+    #expect(usage.stderr.contains("JOB:PATH"))
+
+    // jobs forward: a local port to an echo server "inside the VM".
+    let echo = try TCPListener.listen(host: "127.0.0.1", port: 0)
+    let echoing = Task {
+      await withDiscardingTaskGroup { group in
+        while let connection = try? await echo.accept() {
+          group.addTask {
+            while let bytes = try? await connection.read(), !bytes.isEmpty {
+              try? await connection.write(bytes)
+            }
+            connection.shutdownWrite()
+          }
+        }
+      }
+    }
+    defer {
+      echo.close()
+      echoing.cancel()
+    }
+    let probe = try TCPListener.listen(host: "127.0.0.1", port: 0)
+    let localPort = probe.localAddress.port
+    probe.close()
+    let forwarder = try Spawned(
+      bins.cosmicac,
+      ["jobs", "forward"] + diagnostics + ["job", "\(localPort):127.0.0.1:\(echo.localAddress.port)"],
+      environment: cli, stdout: local + "/forward.out", stderr: local + "/forward.err")
+    defer { forwarder.terminate(grace: .seconds(2)) }
+    #expect(
+      await eventually(timeout: .seconds(10)) {
+        ((try? String(contentsOfFile: local + "/forward.err", encoding: .utf8)) ?? "").contains("forwarding")
+      })
+    let connection = try await TCPConnection.connect(host: "127.0.0.1", port: localPort)
+    let payload = RandomBytes.generate(200_000)
+    try await connection.write(payload)
+    connection.shutdownWrite()
+    var received: [UInt8] = []
+    while let bytes = try await connection.read() { received += bytes }
+    #expect(received == payload)
+    connection.close()
+  }
+
   @Test func agentExplainsABadConfigFile() async throws {
     let bins = try Binaries.locate()
     let directory = try makeTemporaryDirectory()
