@@ -29,9 +29,12 @@ struct ProxySnapshot: Sendable {
   let open: [Endpoint]
   let trusted: [String: Set<[UInt8]>]
   let allTrusted: Set<[UInt8]>
+  /// Which refresh made it (caches keyed on it never mix two views).
+  let generation: Int
 
-  init(_ view: OpsView) {
+  init(_ view: OpsView, generation: Int = 0) {
     self.view = view
+    self.generation = generation
     var byOwner: [String: [Endpoint]] = [:]
     var open: [Endpoint] = []
     var trusted: [String: Set<[UInt8]>] = [:]
@@ -87,6 +90,8 @@ final class InferenceProxy: HTTPResponder, Sendable {
   private let limits: RedisLimits?
   private let logger: Logger
   private let snapshot = Mutex<ProxySnapshot?>(nil)
+  /// API-key records read from the current snapshot, by digest (cleared with every refresh).
+  private let keyCache = Mutex<(generation: Int, records: [String: APIKeyDigest])>((0, [:]))
   private let lastLookup = Mutex<[String: ContinuousClock.Instant]>([:])
   private let counters: ProxyCounters
   private let now: @Sendable () -> UInt64
@@ -116,15 +121,22 @@ final class InferenceProxy: HTTPResponder, Sendable {
   /// health checks and flushes usage, until cancelled.
   func run() async {
     await refresh()
+    // One refresher, woken by changes (one per record: a usage batch is hundreds, so a burst
+    // makes one refresh) and every second.
+    let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     await withTaskGroup(of: Void.self) { group in
       group.addTask {
-        for await _ in self.store.changes() {
-          await self.refresh()
-        }
+        for await _ in self.store.changes() { wake.yield() }
       }
       group.addTask {
         while !Task.isCancelled {
           try? await Task.sleep(for: .seconds(1))
+          wake.yield()
+        }
+      }
+      group.addTask {
+        for await _ in wakeups {
+          try? await Task.sleep(for: .milliseconds(20))
           await self.refresh()
         }
       }
@@ -136,6 +148,7 @@ final class InferenceProxy: HTTPResponder, Sendable {
       }
       group.addTask { await self.usage.run() }
       await waitUntilCancelled()
+      wake.finish()
       group.cancelAll()
     }
     await usage.flush()
@@ -143,8 +156,15 @@ final class InferenceProxy: HTTPResponder, Sendable {
 
   /// Rebuilds the snapshot from the store.
   func refresh() async {
-    let next = ProxySnapshot(await store.view())
-    snapshot.withLock { $0 = next }
+    let view = await store.view()
+    let next = snapshot.withLock { current in
+      let next = ProxySnapshot(view, generation: (current?.generation ?? 0) + 1)
+      if next.generation > current?.generation ?? 0 { current = next }
+      return next
+    }
+    keyCache.withLock { cache in
+      if cache.generation < next.generation { cache = (next.generation, [:]) }
+    }
     trustedKeys.set(next.allTrusted)
   }
 
@@ -249,7 +269,7 @@ final class InferenceProxy: HTTPResponder, Sendable {
 
   /// The caller: a valid key's record, or an OpenAI-style 401.
   private func authenticate(_ key: String, _ snapshot: ProxySnapshot) -> Result<APIKeyDigest, OpenAIError> {
-    guard let digest = digester.digest(of: key), let record = snapshot.view.apiKey(digest: digest) else {
+    guard let digest = digester.digest(of: key), let record = cachedKey(digest, snapshot) else {
       counters.unauthorized.inc()
       return .failure(
         OpenAIError(
@@ -261,6 +281,18 @@ final class InferenceProxy: HTTPResponder, Sendable {
         OpenAIError(401, "This API key was revoked.", type: "invalid_request_error", code: "invalid_api_key"))
     }
     return .success(record)
+  }
+
+  private func cachedKey(_ digest: String, _ snapshot: ProxySnapshot) -> APIKeyDigest? {
+    let hit = keyCache.withLock { $0.generation == snapshot.generation ? $0.records[digest] : nil }
+    if let hit { return hit }
+    guard let record = snapshot.view.apiKey(digest: digest) else { return nil }
+    keyCache.withLock { cache in
+      guard cache.generation == snapshot.generation else { return }
+      if cache.records.count > 10_000 { cache.records.removeAll() }
+      cache.records[digest] = record
+    }
+    return record
   }
 
   private func models(_ request: HTTPRequest) async -> HTTPResponse {

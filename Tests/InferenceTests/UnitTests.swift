@@ -107,6 +107,14 @@ import Testing
     #expect(Usage.fromEvent(Array("data: {\"choices\":[{}],\"usage\":null}\n\n".utf8)) == nil)
   }
 
+  @Test func usageIsFoundInAWholeBody() {
+    let body = Array(
+      #"{"id":"x","choices":[{"message":{"content":"a \"usage\": {no}"}}],"usage":{"prompt_tokens":7,"completion_tokens":9,"prompt_tokens_details":{"cached_tokens":0}}}"#
+        .utf8)
+    #expect(Usage.parse(body) == Usage(prompt: 7, completion: 9))
+    #expect(Usage.parse(Array(#"{"choices":[]}"#.utf8)) == nil)
+  }
+
   @Test func multipartModelField() {
     let body = Array(
       "--XyZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nparakeet\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\nRIFF\r\n--XyZ--\r\n"

@@ -29,13 +29,22 @@ command -v litellm >/dev/null || die "litellm is not installed (pip install 'lit
 
 TMP="$(mktemp -d)"
 PIDS=()
+STACK_PIDS=()
 cleanup() {
+  # The fixture stops its stack when it sees the stop file; then stop whatever is left.
   touch "$TMP/stop"
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 100); do
+    alive=0
+    for pid in "${STACK_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}" "${STACK_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 log "building and starting the proxy stack (release test bundle; the first build takes a while)"
 COSMICAC_INFERENCE_BENCH_DIR="$TMP" swift test -c release --scratch-path "$SCRATCH" \
@@ -44,7 +53,7 @@ FIXTURE=$!
 PIDS+=("$FIXTURE")
 for _ in $(seq 1 3600); do
   [ -s "$TMP/stack.json" ] && break
-  kill -0 "$FIXTURE" 2>/dev/null || { tail -30 "$TMP/fixture.log" >&2; die "the proxy stack did not start"; }
+  kill -0 "$FIXTURE" 2>/dev/null || { tail -n 30 "$TMP/fixture.log" >&2; die "the proxy stack did not start"; }
   sleep 1
 done
 [ -s "$TMP/stack.json" ] || die "the proxy stack did not start within an hour"
@@ -54,13 +63,17 @@ ENGINE_PORT="$(field enginePort)"
 KEY="$(field key)"
 MODEL="$(field model)"
 PROXY_PID="$(field proxyPid)"
+STACK_PIDS=("$PROXY_PID" "$(field agentPid)")
 
 ROUTER_PORT="$(free_port)"
 vllm-router --host 127.0.0.1 --port "$ROUTER_PORT" --worker-urls "http://127.0.0.1:$ENGINE_PORT" \
   --policy round_robin --log-level warning >"$TMP/router.log" 2>&1 &
 PIDS+=($!)
 LITELLM_PORT="$(free_port)"
+LITELLM_KEY="sk-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 cat >"$TMP/litellm.yaml" <<YAML
+general_settings:
+  master_key: $LITELLM_KEY
 model_list:
   - model_name: $MODEL
     litellm_params:
@@ -74,6 +87,7 @@ PIDS+=($!)
 
 BODY="{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"benchmark prompt words\"}],\"max_tokens\":$TOKENS}"
 STREAM_BODY="{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"benchmark prompt words\"}],\"max_tokens\":$TOKENS,\"stream\":true}"
+declare -A KEYS=([engine]="$KEY" [proxy-inference]="$KEY" [vllm-router]="$KEY" [litellm]="$LITELLM_KEY")
 declare -A URL=(
   [engine]="http://127.0.0.1:$ENGINE_PORT"
   [proxy-inference]="http://127.0.0.1:$PROXY_PORT"
@@ -83,21 +97,21 @@ declare -A URL=(
 TARGETS=(engine proxy-inference vllm-router litellm)
 
 answers() {
-  curl -sf -m 10 "$1/v1/chat/completions" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+  curl -sf -m 10 "$1/v1/chat/completions" -H "Authorization: Bearer $2" -H 'Content-Type: application/json' \
     -d "$BODY" | grep -q '"completion_tokens"'
 }
 for target in "${TARGETS[@]}"; do
   ok=0
   for _ in $(seq 1 120); do
-    if answers "${URL[$target]}"; then ok=1; break; fi
+    if answers "${URL[$target]}" "${KEYS[$target]}"; then ok=1; break; fi
     sleep 1
   done
-  [ "$ok" = 1 ] || { tail -20 "$TMP/"*.log >&2; die "$target does not answer a chat completion"; }
+  [ "$ok" = 1 ] || { for f in "$TMP"/*.log; do echo "== $f" >&2; tail -n 20 "$f" >&2; done; die "$target does not answer a chat completion"; }
 done
 
-# wrk_script FILE BODY: a wrk Lua script posting BODY with the API key.
+# wrk_script FILE BODY KEY: a wrk Lua script posting BODY with the API key.
 wrk_script() {
-  python3 - "$1" "$2" "$KEY" <<'PY'
+  python3 - "$1" "$2" "$3" <<'PY'
 import json, sys
 path, body, key = sys.argv[1:4]
 with open(path, "w") as f:
@@ -107,8 +121,10 @@ with open(path, "w") as f:
     f.write("wrk.headers[\"Authorization\"] = \"Bearer " + key + "\"\n")
 PY
 }
-wrk_script "$TMP/chat.lua" "$BODY"
-wrk_script "$TMP/stream.lua" "$STREAM_BODY"
+for target in "${TARGETS[@]}"; do
+  wrk_script "$TMP/chat-$target.lua" "$BODY" "${KEYS[$target]}"
+  wrk_script "$TMP/stream-$target.lua" "$STREAM_BODY" "${KEYS[$target]}"
+done
 
 # to_ms VALUE: a wrk latency (312.00us, 1.45ms, 1.02s) in milliseconds.
 to_ms() {
@@ -137,9 +153,9 @@ declare -A P50 P99 RPS SRPS BAD
 for round in $(seq 1 "$ROUNDS"); do
   for target in "${TARGETS[@]}"; do
     log "round $round: $target"
-    read -r p50 p99 _ bad1 < <(run_wrk "${URL[$target]}" "$TMP/chat.lua" 1)
-    read -r _ _ rps bad2 < <(run_wrk "${URL[$target]}" "$TMP/chat.lua" "$CONNECTIONS")
-    read -r _ _ srps bad3 < <(run_wrk "${URL[$target]}" "$TMP/stream.lua" "$STREAMS")
+    read -r p50 p99 _ bad1 < <(run_wrk "${URL[$target]}" "$TMP/chat-$target.lua" 1)
+    read -r _ _ rps bad2 < <(run_wrk "${URL[$target]}" "$TMP/chat-$target.lua" "$CONNECTIONS")
+    read -r _ _ srps bad3 < <(run_wrk "${URL[$target]}" "$TMP/stream-$target.lua" "$STREAMS")
     P50[$target]+="$p50 "
     P99[$target]+="$p99 "
     RPS[$target]+="$rps "
@@ -155,7 +171,7 @@ median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } EN
 log "time to first token ($TTFT_REQUESTS streamed requests at one connection each)"
 declare -A TTFT
 for target in "${TARGETS[@]}"; do
-  TTFT[$target]="$(python3 - "${URL[$target]}" "$KEY" "$STREAM_BODY" "$TTFT_REQUESTS" <<'PY'
+  TTFT[$target]="$(python3 - "${URL[$target]}" "${KEYS[$target]}" "$STREAM_BODY" "$TTFT_REQUESTS" <<'PY'
 import http.client, sys, time, urllib.parse
 url, key, body, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 parts = urllib.parse.urlsplit(url)
@@ -168,7 +184,7 @@ for _ in range(count):
     response = conn.getresponse()
     first = None
     while True:
-        line = response.fp.readline()
+        line = response.readline()
         if not line:
             break
         if first is None and line.startswith(b"data:") and b'"content":"' in line and b'"content":""' not in line:
