@@ -70,7 +70,9 @@ struct CommandSpec: Sendable {
 /// The options every command accepts.
 enum GlobalOptions {
   static let specs: [OptionSpec] = [
-    .option("output", "table|json", "output format (default: table; COSMICAC_OUTPUT)"),
+    .option(
+      "output", "table|json",
+      "output format (default: table; COSMICAC_OUTPUT); json also makes errors JSON on stderr"),
     .option(
       "transport", "hrpc|http",
       "how to reach app-node (default: hrpc when app-node offers it, else http; COSMICAC_TRANSPORT)"),

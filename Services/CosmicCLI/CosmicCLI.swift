@@ -154,9 +154,42 @@ enum CosmicCLI {
     do {
       return try await dispatch(arguments, environment: environment, io: io)
     } catch {
-      io.err("cosmicac: \(error.message)\n")
-      if error.code == .usage { io.err("Run cosmicac --help for usage.\n") }
+      let globals = (try? extractGlobals(arguments))?.globals ?? [:]
+      if (globals["output"] ?? environment["COSMICAC_OUTPUT"]) == "json" {
+        io.err(Render.json(ErrorReply(error)))
+      } else {
+        io.err("cosmicac: \(error.message)\n")
+        if error.code == .usage { io.err("Run cosmicac --help for usage.\n") }
+      }
       return error.exitCode
+    }
+  }
+
+  /// What a failed command writes on standard error with `--output json`.
+  struct ErrorReply: Encodable {
+    struct Detail: Encodable {
+      let code: String
+      let message: String
+      let status: Int?
+    }
+    let error: Detail
+    let exitCode: Int32
+
+    init(_ error: CLIError) {
+      let code: String
+      var status: Int?
+      switch error.code {
+      case .usage: code = "usage"
+      case .api(let httpStatus, let apiCode):
+        code = apiCode
+        status = httpStatus
+      case .notSignedIn: code = "not_signed_in"
+      case .timeout: code = "timeout"
+      case .unreachable: code = "unreachable"
+      case .local: code = "local"
+      }
+      self.error = Detail(code: code, message: error.message, status: status)
+      exitCode = error.exitCode
     }
   }
 

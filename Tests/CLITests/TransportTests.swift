@@ -97,6 +97,22 @@ import Testing
     #expect(logout.out == "Not signed in.\n")
   }
 
+  @Test func errorsAreJSONWithOutputJSON() async throws {
+    let dir = try TempDir()
+    defer { dir.cleanup() }
+    let run = await cosmicac(["jobs", "list", "--output", "json"], configDir: dir.path)
+    #expect(run.status == 3)
+    #expect(run.out.isEmpty)
+    let reply = try JSONSerialization.jsonObject(with: Data(run.err.utf8)) as? [String: Any]
+    #expect(reply?["exitCode"] as? Int == 3)
+    #expect((reply?["error"] as? [String: Any])?["code"] as? String == "not_signed_in")
+    let usage = await cosmicac(
+      ["jobs", "get"], configDir: dir.path, environment: ["COSMICAC_OUTPUT": "json"])
+    let usageReply = try JSONSerialization.jsonObject(with: Data(usage.err.utf8)) as? [String: Any]
+    #expect((usageReply?["error"] as? [String: Any])?["code"] as? String == "usage")
+    #expect(usage.status == 1)
+  }
+
   @Test func anUnreachableAPIIsExitFive() async throws {
     let dir = try TempDir()
     defer { dir.cleanup() }
