@@ -139,8 +139,12 @@ enum APIHandlers {
           success: (201, "ClientKey"), errors: [403, 409]),
         { call in
           let body = try call.decode(AddClientKeyRequest.self)
+          let user = try call.user
           let record = try await api.addClientKey(
-            by: try call.user, publicKey: body.publicKey, label: body.label ?? "")
+            by: user, publicKey: body.publicKey, label: body.label ?? "")
+          try await jobs.mirrorClientKeys(userId: user.id) {
+            await api.listClientKeys(by: user).map(\.publicKey)
+          }
           return try RouteReply.json(ClientKeyBody(record), status: 201)
         }
       ),
@@ -150,7 +154,11 @@ enum APIHandlers {
           summary: "Remove one of your CLI public keys", access: .user, success: (204, nil),
           errors: [403, 404]),
         { call in
-          try await api.removeClientKey(by: try call.user, publicKey: call.param("publicKey"))
+          let user = try call.user
+          try await api.removeClientKey(by: user, publicKey: call.param("publicKey"))
+          try await jobs.mirrorClientKeys(userId: user.id) {
+            await api.listClientKeys(by: user).map(\.publicKey)
+          }
           return RouteReply.empty()
         }
       ),

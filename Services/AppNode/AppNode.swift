@@ -219,6 +219,16 @@ struct AppClusterService: Service {
           }
           return try await node.client(key, timeout: .seconds(3))
         }))
+    // Client keys registered while the control plane was away reach the workers now.
+    for user in await service.api.store.allUsers() {
+      do {
+        try await service.jobs.mirrorClientKeys(userId: user.id) {
+          await service.api.listClientKeys(by: user).map(\.publicKey)
+        }
+      } catch {
+        logger.warning("cannot record client keys in the ops store", ["error": .string(error.message)])
+      }
+    }
     let swarm = Swarm(dht: node.dht, keyPair: publicKeyPair, configuration: publicSwarm)
     let publicRPC = PublicRPCService(
       server: PublicRPC.server(service: service), swarm: swarm, logger: logger.named("public-hrpc"))

@@ -61,6 +61,7 @@ final class JobsAPI: Sendable {
   /// Timeout of every call to wrk-ork.
   let orkTimeout: Duration
   private let creates = KeyedSerializer()
+  private let keyLists = KeyedSerializer()
 
   init(
     plane: ControlPlane?, expectsPlane: Bool = false, connectInfo: ConnectInfo? = nil,
@@ -151,6 +152,26 @@ final class JobsAPI: Sendable {
     } catch {
       throw Self.storeError(error, doing: "record the API key digest in the ops store")
     }
+  }
+
+  /// Writes `userId`'s complete client-key list (read by `keys` inside the step, so concurrent
+  /// changes are written in order) to the ops base, where workers read it for the shells'
+  /// authorized keys; nothing to do without a control plane or when the list is unchanged.
+  func mirrorClientKeys(userId: String, keys: @escaping @Sendable () async -> [String]) async throws(AppError)
+  {
+    guard let plane else { return }
+    let failure: AppError? = await keyLists.run(userId) {
+      let list = await keys()
+      if await plane.ops.view().clientKeys(user: userId) == list { return nil }
+      do {
+        try await plane.ops.append([.putUserClientKeys(UserClientKeys(userId: userId, keys: list))])
+        return nil
+      } catch {
+        let failure = (error as? ClusterError) ?? ClusterError.storage("\(error)")
+        return Self.storeError(failure, doing: "record the client keys in the ops store")
+      }
+    }
+    if let failure { throw failure }
   }
 
   // MARK: - Read

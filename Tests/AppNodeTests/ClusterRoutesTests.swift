@@ -108,6 +108,26 @@ struct ClusterRoutesTests {
     #expect(try await fixture.ops().view().apiKey(digest: digest)?.revoked == true)
   }
 
+  @Test("a user's client keys go to the ops store as one list (for the workers' shell agents)")
+  func clientKeysMirrored() async throws {
+    let fixture = try await APIFixture()
+    let admin = try await fixture.adminToken()
+    let alice = try await fixture.user("alice", admin: admin)
+    let first = String(repeating: "a1", count: 32)
+    let second = String(repeating: "b2", count: 32)
+    for key in [first, second] {
+      let added = try await fixture.call(
+        .post, "/api/v1/client-keys", json: ["publicKey": key], token: alice.token)
+      #expect(added.status == 201)
+    }
+    #expect(try await fixture.ops().view().clientKeys(user: alice.id) == [first, second])
+    #expect(try await fixture.call(.delete, "/api/v1/client-keys/\(first)", token: alice.token).status == 204)
+    #expect(try await fixture.ops().view().clientKeys(user: alice.id) == [second])
+    // Another user's attempt changes nothing.
+    #expect(try await fixture.call(.delete, "/api/v1/client-keys/\(second)", token: admin).status == 404)
+    #expect(try await fixture.ops().view().clientKeys(user: alice.id) == [second])
+  }
+
   @Test("each client address has its own request budget on every route (429 with Retry-After)")
   func perClient() async throws {
     let fixture = try await APIFixture(requestsPerClient: 5)
