@@ -168,13 +168,13 @@ import Testing
   @Test func slowResponsesTimeOutAndAreRetried() async throws {
     let server = try FakeKubeAPIServer()
     let connection = try server.start()
-    var curl = connection
-    curl.token = "t"
-    let client = KubeClient(connection: curl, retry: KubeTestSupport.fastRetry)
-    defer { client.shutdown() }
-    server.inject(.delay(.milliseconds(50)), count: 1, method: "GET")
+    let client = KubeClient(
+      connection: connection, retry: KubeTestSupport.fastRetry, requestTimeout: .milliseconds(300))
+    server.inject(.delay(.seconds(2)), count: 1, method: "GET")
     let list = try await client.list(.namespaces, namespace: nil, labelSelector: nil)
     #expect(list.items.isEmpty && !list.resourceVersion.isEmpty)
+    #expect(client.retryCount == 1)
+    client.shutdown()
     await server.shutdown()
   }
 

@@ -139,8 +139,25 @@ import Testing
     }
   }
 
+  /// Steps the controller until `condition` holds (the informers catch up in between).
+  static func drive(_ controller: FakeKubeVirtController, until condition: () async throws -> Bool)
+    async throws
+    -> Bool
+  {
+    for _ in 0..<40 {
+      if try await condition() { return true }
+      controller.step()
+      try await Task.sleep(for: .milliseconds(25))
+    }
+    return try await condition()
+  }
+
   @Test func gpuContainerLifecycleThroughTheSimulatedController() async throws {
-    try await Self.withCluster { server, client, _, started in
+    try await KubeTestSupport.withFake { server, client in
+      let started = Started()
+      let controller = FakeKubeVirtController(server: server) { instance in
+        started.list.withLock { $0.append(instance) }
+      }
       let runtime = KubeJobRuntime(api: client, settings: KubeTestSupport.settings)
       let informers = Task { await runtime.run() }
       defer { informers.cancel() }
@@ -148,15 +165,16 @@ import Testing
       #expect(try await runtime.phase(jobId: spec.jobId) == nil)
       let report = try await runtime.ensure(spec)
       #expect(report.waiting == nil)
-      var seen: [KubeJobPhase] = []
-      let reached = try await KubeTestSupport.eventually {
-        if let phase = try await runtime.phase(jobId: spec.jobId), seen.last != phase { seen.append(phase) }
-        return seen.last == .running
-      }
-      #expect(reached, "phases seen: \(seen)")
-      #expect(
-        seen.contains(.starting)
-          || seen.contains { if case .provisioning = $0 { return true } else { return false } })
+      func phase() async throws -> KubeJobPhase? { try await runtime.phase(jobId: spec.jobId) }
+      // Each controller step moves the job one row down the phase table.
+      #expect(try await KubeTestSupport.eventually { try await phase() == .starting })
+      controller.step()
+      #expect(try await KubeTestSupport.eventually { try await phase() == .provisioning(percent: 0) })
+      controller.step()
+      #expect(try await KubeTestSupport.eventually { try await phase() == .provisioning(percent: 50) })
+      controller.step()
+      #expect(try await KubeTestSupport.eventually { try await phase() == .starting })
+      #expect(try await Self.drive(controller) { try await phase() == .running })
       #expect(try await runtime.jobIds() == [spec.jobId])
       // The agents got their configs from the cloud-init Secrets.
       let configs = try started.withLock { $0 }.map { instance in
@@ -169,10 +187,11 @@ import Testing
       var stopped = spec
       stopped.running = false
       try await runtime.ensure(stopped)
-      #expect(try await KubeTestSupport.eventually { try await runtime.phase(jobId: spec.jobId) == .stopped })
+      #expect(try await Self.drive(controller) { try await phase() == .stopped })
       #expect(server.objects(.dataVolumes, namespace: "cosmicac-usr-alice").count == 2)
+      #expect(server.objects(.virtualMachineInstances).isEmpty)
       try await runtime.ensure(spec)
-      #expect(try await KubeTestSupport.eventually { try await runtime.phase(jobId: spec.jobId) == .running })
+      #expect(try await Self.drive(controller) { try await phase() == .running })
 
       // Delete removes the VMs and everything they own.
       #expect(try await KubeTestSupport.eventually { try await runtime.remove(jobId: spec.jobId) })
@@ -180,7 +199,7 @@ import Testing
       #expect(server.objects(.dataVolumes).isEmpty)
       #expect(server.objects(.secrets).isEmpty)
       #expect(server.objects(.networkPolicies).isEmpty)
-      #expect(try await KubeTestSupport.eventually { try await runtime.phase(jobId: spec.jobId) == nil })
+      #expect(try await KubeTestSupport.eventually { try await phase() == nil })
       #expect(runtime.watchEventCount > 0)
     }
   }

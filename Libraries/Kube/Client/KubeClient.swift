@@ -17,15 +17,18 @@ public final class KubeClient: KubeAPI {
   private let retries = Atomic<Int>(0)
 
   /// A client for `connection`.
+  /// `requestTimeout` bounds each attempt of a call (watches run for `watchTimeoutSeconds`).
   public init(
     connection: KubeConnection, fieldManager: String = "cosmicac", retry: KubeRetryPolicy = KubeRetryPolicy(),
-    watchTimeoutSeconds: Int = 290
+    watchTimeoutSeconds: Int = 290, requestTimeout: Duration = .seconds(30)
   ) {
     self.connection = connection
     self.fieldManager = fieldManager
     self.retry = retry
     self.watchTimeoutSeconds = watchTimeoutSeconds
-    self.http = CurlClient(configuration: connection.curlConfiguration())
+    var configuration = connection.curlConfiguration()
+    configuration.requestTimeout = requestTimeout
+    self.http = CurlClient(configuration: configuration)
   }
 
   /// HTTP requests sent so far (every attempt, watches included).
