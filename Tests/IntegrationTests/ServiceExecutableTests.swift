@@ -200,36 +200,3 @@ func fetch(_ client: HTTPClient, _ target: String, port: Int) async throws -> (s
     #expect(await first.waitForExit() == 0)
   }
 }
-
-@Suite struct CLITests {
-  func run(_ arguments: [String]) async throws -> (status: Int32?, out: String, err: String) {
-    let child = try ServiceProcess(try BuildProducts.path("cosmicac"), arguments)
-    defer { child.killIfRunning() }
-    let status = await child.waitForExit()
-    return (status, child.lines.joined(separator: "\n"), child.standardError)
-  }
-
-  @Test func helpListsTheCommandsAndExitCodes() async throws {
-    for flag in ["--help", "-h", "help"] {
-      let result = try await run([flag])
-      #expect(result.status == 0)
-      #expect(result.out.contains("usage: cosmicac <command>"))
-      #expect(result.out.contains("version"))
-      #expect(result.out.contains("Exit status"))
-    }
-  }
-
-  @Test func versionPrintsTheVersion() async throws {
-    let result = try await run(["version"])
-    #expect(result.status == 0)
-    #expect(result.out == "cosmicac 0.1.0")
-  }
-
-  @Test(arguments: [["frobnicate"], [], ["version", "extra"]])
-  func usageErrorsExitTwoWithUsageOnStandardError(arguments: [String]) async throws {
-    let result = try await run(arguments)
-    #expect(result.status == 2)
-    #expect(result.out.isEmpty)
-    #expect(result.err.contains("usage: cosmicac <command>"))
-  }
-}
