@@ -75,6 +75,18 @@ PIDS+=($!)
 wait_port "$HTTP_PORT" || { tail -20 "$TMP/app-node.log" >&2; die "app-node did not start"; }
 BASE="http://127.0.0.1:$HTTP_PORT/api/v1"
 
+# The served document must be valid OpenAPI 3.1 for an independent validator too (the unit tests
+# check its structure and every reply against it).
+ensure_pip openapi_spec_validator=openapi-spec-validator || true
+curl -sf "$BASE/openapi.json" -o "$TMP/openapi.json" || die "GET /api/v1/openapi.json failed"
+if python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+  python3 -c 'import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))' \
+    "$TMP/openapi.json" || die "the OpenAPI document is not valid OpenAPI 3.1 (openapi-spec-validator)"
+  log "openapi.json: valid OpenAPI 3.1 (openapi-spec-validator)"
+else
+  log "openapi-spec-validator is not installable here; the document was not checked by it"
+fi
+
 log "seeding $JOBS jobs for one user through POST /api/v1/jobs"
 TOKEN="$(
   python3 - "$HTTP_PORT" "$PASSWORD" "$JOBS" <<'PY'
