@@ -271,6 +271,13 @@ actor WorkerReconciler {
         if !ops.isEmpty { ops += clearMessage(job) }
         await append(ops, job: job)
       case .unknown:
+        // Back from a lost heartbeat (or a restart): first move the objects toward the desired
+        // state (a stop that arrived meanwhile must not be reported as running), then report.
+        if hasObjects && (job.desired == .running || job.desired == .stopped) {
+          let nodes = try agentNodes(job, view: view)
+          try await provider.ensure(
+            ProviderJob(job: job, placement: placement, nodes: nodes), desired: job.desired)
+        }
         let phase = try await provider.observe(jobId: job.id)
         observed[job.id] = phase
         let event: JobEvent =

@@ -114,6 +114,7 @@ func providerJob(_ jobId: String, nodes: Int) -> ProviderJob {
     // start -> runs again
     try await provider.ensure(job, desired: .running)
     #expect(await eventually { lines(work0 + "/starts").count == 2 })
+    #expect(await eventually { lines(work1 + "/starts").count == 2 })
     #expect(try await provider.observe(jobId: job.job.id) == .running)
 
     // A restarted worker adopts the running agents: no second process.

@@ -244,6 +244,14 @@ import Testing
     await reconciler.reconcileAll()
     #expect(await fixture.job("job_k")?.phase == .running)
 
+    // Lost again, and stopped meanwhile (the command could not move the unknown phase): the
+    // returning worker stops the workload first and reports it stopped, not running.
+    try await fixture.orkStore.append([.jobEvent(jobId: "job_k", event: .heartbeatLost, at: 21)])
+    try await fixture.appStore.append([.setDesired(jobId: "job_k", desired: .stopped, at: 22)])
+    await reconciler.reconcileAll()
+    #expect(await fixture.job("job_k")?.phase == .stopped)
+    #expect(provider.state.withLock { $0.objects["job_k"]?.desired } == .stopped)
+
     // A job placed on another worker is never touched.
     try await fixture.appStore.append([
       .createJob(Job(id: "job_o", owner: "u1", idempotencyKey: "o", spec: MeshFixture.spec(), createdAt: 1))
