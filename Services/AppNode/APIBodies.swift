@@ -233,7 +233,7 @@ enum APISchemas {
   ]
 
   /// Every schema, in a stable order.
-  static let all: [(String, OpenAPIValue)] = accountSchemas + jobSchemas + clusterSchemas
+  static let all: [(String, OpenAPIValue)] = accountSchemas + jobSchemas + clusterSchemas + UsageAPI.schemas
 
   /// The property names of schema `name` (empty when it is not an object schema).
   static func properties(of name: String) -> [String] {

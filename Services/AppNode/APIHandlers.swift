@@ -9,7 +9,7 @@ enum APIHandlers {
     route: APIRoute, handler: RouteHandler
   )] {
     accountRoutes(api: api, jobs: jobs, settings: settings) + jobRoutes(jobs: jobs)
-      + clusterRoutes(jobs: jobs)
+      + clusterRoutes(jobs: jobs) + UsageAPI.routes(api: api, jobs: jobs)
   }
 
   // MARK: - Accounts

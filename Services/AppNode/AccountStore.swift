@@ -59,7 +59,7 @@ protocol AccountStore: Sendable {
   func removeClientKey(owner: String, publicKey: String) async -> Bool
 }
 
-/// An `AccountStore` in memory (lost on restart).
+/// An `AccountStore` in memory (lost on restart): the tests' store.
 actor MemoryAccountStore: AccountStore {
   private var users: [AccountUser] = []
   private var clients: [ClientKeyRecord] = []

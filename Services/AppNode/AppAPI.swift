@@ -2,9 +2,10 @@ import Crypto
 import Foundation
 import RedisClient
 
-/// The account operations of app-node, transport-independent: the HTTP routes call them now and
-/// the public HRPC service will call the same methods. Sessions and login rate limits live in
-/// Redis; users and keys in an `AccountStore`.
+/// The account operations of app-node, transport-independent: the route handlers of
+/// `APIHandlers` call them for both the HTTP API and the public HRPC service. Sessions, rate
+/// limits and API-key records live in Redis; users and client keys in an `AccountStore` (the
+/// replicated accounts base in the service).
 final class AppAPI: Sendable {
   /// Tunables of the API.
   struct Settings: Sendable {
