@@ -229,9 +229,12 @@ struct InferenceClient: Sendable {
         let bytes = (try? await response.collect(upTo: 1 << 20)) ?? []
         let object = (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
         let error = object["error"] as? [String: Any]
+        let message = error?["message"] as? String ?? "\(method) \(path) answered \(response.status)"
+        // A refused API key is not a sign-in problem: no "run cosmicac login" advice.
         throw CLIError.api(
-          status: response.status.code, code: error?["code"] as? String ?? "http_\(response.status.code)",
-          message: error?["message"] as? String ?? "\(method) \(path) answered \(response.status)")
+          status: response.status.code == 401 ? nil : response.status.code,
+          code: error?["code"] as? String ?? "http_\(response.status.code)",
+          message: response.status.code == 401 ? "the API key was refused: \(message)" : message)
       }
       return response
     } catch let error as CLIError {
