@@ -213,7 +213,8 @@ public final class ProtomuxChannel: Sendable {
   /// `limit` passes. Returns whether there is room now.
   func waitForSpace(limit: Duration) async -> Bool {
     let timer = Task {
-      try? await Task.sleep(for: limit)
+      // A cancelled timer (space came in time) must not wake a later wait.
+      guard (try? await Task.sleep(for: limit)) != nil, !Task.isCancelled else { return }
       let waiter = state.withLock { s in
         let w = s.spaceWaiter
         s.spaceWaiter = nil
