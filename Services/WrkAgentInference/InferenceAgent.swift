@@ -125,15 +125,18 @@ final class InferenceAgent: Service {
     var announced = false
     for await state in supervisor.states() {
       health.setReady("engine", state == .ready)
-      if state == .ready && !announced {
+      // A failed announce (DHT not reachable yet) is retried while the engine stays ready.
+      while state == .ready && !announced && supervisor.current == .ready && !Task.isCancelled {
         do {
           try await swarm.join(topic: topic, server: true, client: false)
           announced = true
           logger.notice("announced", ["topic": .string(HexCoding.encode(topic))])
         } catch {
-          logger.warning("announce failed", ["error": .string("\(error)")])
+          logger.warning("announce failed; retrying", ["error": .string("\(error)")])
+          try? await Task.sleep(for: .seconds(2))
         }
-      } else if state != .ready && announced {
+      }
+      if state != .ready && announced {
         await swarm.leave(topic: topic)
         announced = false
         logger.notice("unannounced", ["reason": .string(state.description)])
