@@ -82,7 +82,9 @@ import Testing
       _ = try await Self.crdValidate(attachments, schema: schema)
     }
     // Core objects against the Kubernetes OpenAPI schemas when kubernetes-validate is installed.
-    let core = objects.filter { ["Namespace", "ResourceQuota", "Secret", "NetworkPolicy"].contains($0.kind) }
+    let core = objects.filter {
+      ["Namespace", "ResourceQuota", "Secret", "NetworkPolicy", "RoleBinding"].contains($0.kind)
+    }
     if (try? await KubeTestSupport.run("kubernetes-validate", ["--version"]).0) == 0 {
       let directory = NSTemporaryDirectory() + "kube-core-\(UUID().uuidString)"
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -125,7 +127,12 @@ import Testing
 
   @Test func singleNodeShape() throws {
     let graph = try KubeJobGraphBuilder.build(Self.spec(.singleNode), settings: KubeTestSupport.settings)
-    #expect(graph.nodes.map(\.id) == ["namespace", "quota", "networkpolicy", "secret/0", "vm/0"])
+    #expect(
+      graph.nodes.map(\.id) == ["namespace", "rolebinding", "quota", "networkpolicy", "secret/0", "vm/0"])
+    let binding = try #require(graph.node("rolebinding")).object
+    #expect(binding.json[path: ["roleRef", "name"]] == "cosmicac-tenant")
+    #expect(binding.json[path: ["subjects"]]?.arrayValue?.first?["namespace"] == "cosmicac-system")
+    #expect(try #require(graph.node("vm/0")).needs.contains("rolebinding"))
     let vm = try #require(graph.node("vm/0")).object
     #expect(vm.namespace == "cosmicac-usr-alice")
     #expect(vm.name == "job-0123456789abcdef-0")
@@ -194,6 +201,34 @@ import Testing
     let config = try #require(
       isolated.node("nad/overlay")?.object.json[path: ["spec", "config"]]?.stringValue)
     #expect(try KubeJSON.parse(Array(config.utf8))["type"] == "ovs")
+  }
+
+  @Test func aForbiddenNamespaceWaitsForTheRoleBinding() async throws {
+    try await KubeTestSupport.withFake { server, client in
+      let graph = try KubeJobGraphBuilder.build(Self.spec(.singleNode), settings: KubeTestSupport.settings)
+      server.inject(.status(403), count: 1, method: "PATCH", pathContains: "/resourcequotas/")
+      do {
+        _ = try await KubeJobApplier(api: client).apply(graph)
+        Issue.record("expected an error")
+      } catch let error as KubeError {
+        #expect(error.isRetryable && error.label == "not_ready")
+        #expect(error.message.contains("quota (ResourceQuota cosmicac-usr-alice/cosmicac-gpus)"))
+      }
+      // The next pass goes through.
+      #expect(try await KubeJobApplier(api: client).apply(graph).waiting == nil)
+      // Without a RoleBinding (credentials that reach every namespace), a 403 fails the node.
+      var settings = KubeTestSupport.settings
+      settings.tenantClusterRole = ""
+      let plain = try KubeJobGraphBuilder.build(Self.spec(.singleNode), settings: settings)
+      #expect(plain.node("rolebinding") == nil)
+      server.inject(.status(403), count: 1, method: "PATCH", pathContains: "/resourcequotas/")
+      do {
+        _ = try await KubeJobApplier(api: client).apply(plain)
+        Issue.record("expected an error")
+      } catch let error as KubeError {
+        #expect(!error.isRetryable && error.status == 403)
+      }
+    }
   }
 
   @Test func unknownImagesAndCyclesSayWhich() throws {

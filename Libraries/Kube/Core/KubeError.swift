@@ -10,6 +10,7 @@ public struct KubeError: Error, Sendable, Equatable, CustomStringConvertible {
     case configuration = "configuration"
     case decoding = "decoding"
     case graph = "graph"
+    case notReady = "not_ready"
   }
 
   private let code: Code
@@ -51,7 +52,7 @@ public struct KubeError: Error, Sendable, Equatable, CustomStringConvertible {
   /// Whether trying again later may succeed: 409, 429, 5xx, timeouts and transport failures.
   public var isRetryable: Bool {
     switch code {
-    case .transport, .timeout: return true
+    case .transport, .timeout, .notReady: return true
     case .api: return status == 409 || status == 429 || status >= 500
     case .configuration, .decoding, .graph: return false
     }
@@ -73,6 +74,8 @@ public struct KubeError: Error, Sendable, Equatable, CustomStringConvertible {
   }
   /// A response or document could not be decoded.
   public static func decoding(_ message: String) -> KubeError { KubeError(.decoding, message: message) }
+  /// Something the call depends on is not in effect yet (e.g. a fresh RoleBinding); retry later.
+  public static func notReady(_ message: String) -> KubeError { KubeError(.notReady, message: message) }
   /// A node of a job's resource graph failed (the message names it).
   public static func graph(_ message: String) -> KubeError { KubeError(.graph, message: message) }
 

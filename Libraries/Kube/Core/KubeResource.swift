@@ -78,12 +78,16 @@ public struct KubeResource: Sendable, Hashable, CustomStringConvertible {
     group: "k8s.cni.cncf.io", version: "v1", kind: "NetworkAttachmentDefinition",
     plural: "network-attachment-definitions")
 
+  /// RBAC RoleBindings.
+  public static let roleBindings = KubeResource(
+    group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding", plural: "rolebindings")
+
   /// Every resource this library knows.
   public static let known: [KubeResource] = [
     .secrets, .namespaces, .resourceQuotas, .persistentVolumeClaims, .nodes, .networkPolicies,
     .storageClasses,
     .customResourceDefinitions, .virtualMachines, .virtualMachineInstances, .kubeVirts, .dataVolumes, .cdis,
-    .networkAttachmentDefinitions,
+    .networkAttachmentDefinitions, .roleBindings,
   ]
 
   /// The known resource for an object's `apiVersion` and `kind`.

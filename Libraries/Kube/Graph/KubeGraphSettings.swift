@@ -37,7 +37,16 @@ public struct KubeGraphSettings: Codable, Sendable, Hashable {
   /// not the cluster's own networks).
   public var egressCIDRs = ["0.0.0.0/0"]
   /// Cluster-internal networks (pods, services) excluded from ingress and egress rules.
-  public var clusterCIDRs = ["10.0.0.0/8"]
+  public var clusterCIDRs = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+  /// The namespace of in-cluster DHT nodes job VMs may reach (empty: none in the cluster).
+  public var dhtNamespace = "cosmicac-system"
+  /// The `app.kubernetes.io/name` label of in-cluster DHT node pods.
+  public var dhtPodName = "dht-node"
+  /// The ClusterRole bound to the worker in each tenant namespace (empty: no RoleBinding is made,
+  /// the worker's credentials already reach the namespace).
+  public var tenantClusterRole = "cosmicac-tenant"
+  /// The worker's service account as `namespace/name`, the subject of the tenant RoleBinding.
+  public var workerServiceAccount = "cosmicac-system/wrk-server-k8s-nvidia"
   /// Where the agent binaries live in the images.
   public var agentDirectory = "/usr/local/bin"
 
@@ -63,6 +72,7 @@ public struct KubeGraphSettings: Codable, Sendable, Hashable {
     case gpuResourceNames, images, inferenceImage, gatewayImage, storageClassName, defaultDiskGb, cpuPerGpu
     case memoryGbPerGpu, infinibandResourceName, infinibandCNIType, overlayBridge, modelCacheGb
     case modelCacheAccessMode, namespacePrefix, tenantGpuQuota, egressCIDRs, clusterCIDRs, agentDirectory
+    case dhtNamespace, dhtPodName, tenantClusterRole, workerServiceAccount
   }
 
   /// Decodes settings; every field is optional and defaults as above.
@@ -90,5 +100,10 @@ public struct KubeGraphSettings: Codable, Sendable, Hashable {
     egressCIDRs = try c.decodeIfPresent([String].self, forKey: .egressCIDRs) ?? d.egressCIDRs
     clusterCIDRs = try c.decodeIfPresent([String].self, forKey: .clusterCIDRs) ?? d.clusterCIDRs
     agentDirectory = try c.decodeIfPresent(String.self, forKey: .agentDirectory) ?? d.agentDirectory
+    dhtNamespace = try c.decodeIfPresent(String.self, forKey: .dhtNamespace) ?? d.dhtNamespace
+    dhtPodName = try c.decodeIfPresent(String.self, forKey: .dhtPodName) ?? d.dhtPodName
+    tenantClusterRole = try c.decodeIfPresent(String.self, forKey: .tenantClusterRole) ?? d.tenantClusterRole
+    workerServiceAccount =
+      try c.decodeIfPresent(String.self, forKey: .workerServiceAccount) ?? d.workerServiceAccount
   }
 }

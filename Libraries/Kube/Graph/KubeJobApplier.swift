@@ -81,16 +81,19 @@ public struct KubeJobApplier: Sendable {
     }
   }
 
-  /// Applies without force; on a field conflict on an object we manage, takes our fields back.
+  /// Applies without force; on a field conflict on an object we manage, takes our fields back. A
+  /// 403 on a node that needs the tenant RoleBinding is "not ready" (retried): RBAC takes a moment
+  /// to honour a fresh binding.
   private func applyOne(_ object: KubeObject, node: KubeGraphNode) async throws(KubeError) -> KubeObject {
     do {
-      return try await api.apply(object, force: false)
-    } catch  where error.isConflict && object.labels[KubeNames.managedByLabel] == KubeNames.managedBy {
       do {
+        return try await api.apply(object, force: false)
+      } catch  where error.isConflict && object.labels[KubeNames.managedByLabel] == KubeNames.managedBy {
         return try await api.apply(object, force: true)
-      } catch {
-        throw error.prefixed(node.label)
       }
+    } catch  where error.status == 403 && node.needs.contains("rolebinding") {
+      throw KubeError.notReady(
+        "\(node.label): waiting for the tenant RoleBinding to take effect: \(error.message)")
     } catch {
       throw error.prefixed(node.label)
     }

@@ -33,7 +33,31 @@ public enum KubeJobGraphBuilder {
         name: "cosmicac-gpus", namespace: namespace,
         labels: [KubeNames.managedByLabel: KubeNames.managedBy, KubeNames.tenantLabel: tenantLabel]),
       hard: ["requests.\(gpuResource)": String(settings.tenantGpuQuota)])
-    nodes.append(KubeGraphNode(id: "quota", object: try quota.kubeObject(), needs: ["namespace"]))
+    // The worker's own access to the namespace (a Role per tenant namespace, never cluster-wide).
+    var access = ["namespace"]
+    let account = settings.workerServiceAccount.split(separator: "/", maxSplits: 1).map(String.init)
+    if !settings.tenantClusterRole.isEmpty, account.count == 2 {
+      let binding: KubeJSON = [
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": [
+          "name": "cosmicac-worker", "namespace": .string(namespace),
+          "labels": [
+            KubeNames.managedByLabel: .string(KubeNames.managedBy),
+            KubeNames.tenantLabel: .string(tenantLabel),
+          ],
+        ],
+        "roleRef": [
+          "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+          "name": .string(settings.tenantClusterRole),
+        ],
+        "subjects": [
+          ["kind": "ServiceAccount", "name": .string(account[1]), "namespace": .string(account[0])]
+        ],
+      ]
+      nodes.append(KubeGraphNode(id: "rolebinding", object: KubeObject(binding), needs: ["namespace"]))
+      access.append("rolebinding")
+    }
+    nodes.append(KubeGraphNode(id: "quota", object: try quota.kubeObject(), needs: access))
 
     let multiNode = spec.kind == .gpuContainer && spec.nodes.count > 1
     let firstVM = "vm/\(spec.nodes[0].index)"
@@ -45,7 +69,7 @@ public enum KubeJobGraphBuilder {
       spec: networkPolicySpec(jobLabel: jobLabel, settings: settings))
     nodes.append(
       KubeGraphNode(
-        id: "networkpolicy", object: try policy.kubeObject(), needs: ["namespace"], owner: firstVM))
+        id: "networkpolicy", object: try policy.kubeObject(), needs: access, owner: firstVM))
 
     var networkNeeds: [String] = []
     if multiNode {
@@ -58,7 +82,7 @@ public enum KubeJobGraphBuilder {
           "cniVersion": "0.3.1", "name": "cosmicac-ib", "type": .string(settings.infinibandCNIType),
           "link_state": "enable", "ipam": ["type": "whereabouts", "range": "192.168.64.0/18"],
         ])
-      nodes.append(KubeGraphNode(id: "nad/ib", object: try ib.kubeObject(), needs: ["namespace"]))
+      nodes.append(KubeGraphNode(id: "nad/ib", object: try ib.kubeObject(), needs: access))
       networkNeeds.append("nad/ib")
     }
     let overlayName = KubeNames.dnsLabel("\(spec.jobId)-overlay")
@@ -72,7 +96,7 @@ public enum KubeJobGraphBuilder {
         ])
       nodes.append(
         KubeGraphNode(
-          id: "nad/overlay", object: try overlay.kubeObject(), needs: ["namespace"], owner: firstVM))
+          id: "nad/overlay", object: try overlay.kubeObject(), needs: access, owner: firstVM))
       networkNeeds.append("nad/overlay")
     }
 
@@ -96,7 +120,7 @@ public enum KubeJobGraphBuilder {
           storage: DataVolume.Storage(
             size: "\(settings.modelCacheGb)Gi", storageClassName: settings.storageClassName,
             accessModes: [settings.modelCacheAccessMode])))
-      nodes.append(KubeGraphNode(id: "model-cache", object: try cache.kubeObject(), needs: ["namespace"]))
+      nodes.append(KubeGraphNode(id: "model-cache", object: try cache.kubeObject(), needs: access))
     }
 
     for node in spec.nodes {
@@ -118,7 +142,7 @@ public enum KubeJobGraphBuilder {
       let secretId = "secret/\(node.index)"
       let vmId = "vm/\(node.index)"
       nodes.append(
-        KubeGraphNode(id: secretId, object: try secret.kubeObject(), needs: ["namespace"], owner: vmId))
+        KubeGraphNode(id: secretId, object: try secret.kubeObject(), needs: access, owner: vmId))
 
       let cpu = (spec.cpuPerGpu ?? settings.cpuPerGpu) * spec.gpuCount
       let memory = (spec.memoryGbPerGpu ?? settings.memoryGbPerGpu) * spec.gpuCount
@@ -169,7 +193,7 @@ public enum KubeJobGraphBuilder {
                   gpus: gpus, hostDevices: nil, disks: disks, interfaces: interfaces)),
               evictionStrategy: "None", networks: networks, volumes: volumes,
               terminationGracePeriodSeconds: 120))))
-      var needs = ["namespace", "quota", "networkpolicy", secretId] + networkNeeds
+      var needs = access + ["quota", "networkpolicy", secretId] + networkNeeds
       if cacheVolume != nil { needs.append("model-cache") }
       nodes.append(
         KubeGraphNode(id: vmId, object: try vm.kubeObject(), needs: needs, readiness: .virtualMachine))
@@ -177,7 +201,8 @@ public enum KubeJobGraphBuilder {
 
     if spec.isolatedNetwork {
       nodes += try gateway(
-        spec: spec, namespace: namespace, base: base, overlayName: overlayName, settings: settings)
+        spec: spec, namespace: namespace, base: base, overlayName: overlayName, access: access,
+        settings: settings)
     }
     return KubeJobGraph(nodes: nodes)
   }
@@ -185,7 +210,7 @@ public enum KubeJobGraphBuilder {
   /// The overlay tier's WireGuard gateway: a small VM on the pod network and the job's overlay that
   /// generates its key at first boot and forwards between them.
   static func gateway(
-    spec: KubeJobSpec, namespace: String, base: [String: String], overlayName: String,
+    spec: KubeJobSpec, namespace: String, base: [String: String], overlayName: String, access: [String],
     settings: KubeGraphSettings
   ) throws(KubeError) -> [KubeGraphNode] {
     let name = KubeNames.dnsLabel("\(spec.jobId)-gw")
@@ -234,9 +259,9 @@ public enum KubeJobGraphBuilder {
       values: ["userdata": Array(userData.utf8)])
     return [
       KubeGraphNode(
-        id: "secret/gateway", object: try secret.kubeObject(), needs: ["namespace"], owner: "gateway"),
+        id: "secret/gateway", object: try secret.kubeObject(), needs: access, owner: "gateway"),
       KubeGraphNode(
-        id: "gateway", object: try vm.kubeObject(), needs: ["namespace", "nad/overlay", "secret/gateway"],
+        id: "gateway", object: try vm.kubeObject(), needs: access + ["nad/overlay", "secret/gateway"],
         readiness: .virtualMachine, owner: "vm/\(spec.nodes[0].index)"),
     ]
   }
@@ -257,6 +282,19 @@ public enum KubeJobGraphBuilder {
     let egress: [KubeJSON] = settings.egressCIDRs.map { cidr in
       ["ipBlock": ["cidr": .string(cidr), "except": except]]
     }
+    var rules: [KubeJSON] = [["to": .array([sameJob] + egress)]]
+    if !settings.dhtNamespace.isEmpty {
+      rules.append([
+        "to": [
+          [
+            "namespaceSelector": [
+              "matchLabels": ["kubernetes.io/metadata.name": .string(settings.dhtNamespace)]
+            ],
+            "podSelector": ["matchLabels": ["app.kubernetes.io/name": .string(settings.dhtPodName)]],
+          ]
+        ]
+      ])
+    }
     let dns: KubeJSON = [
       "to": [["namespaceSelector": [:], "podSelector": ["matchLabels": ["k8s-app": "kube-dns"]]]],
       "ports": [["protocol": "UDP", "port": 53], ["protocol": "TCP", "port": 53]],
@@ -265,7 +303,7 @@ public enum KubeJobGraphBuilder {
       "podSelector": ["matchLabels": [KubeNames.jobLabel: .string(jobLabel)]],
       "policyTypes": ["Ingress", "Egress"],
       "ingress": [["from": [sameJob, outside]]],
-      "egress": [["to": .array([sameJob] + egress)], dns],
+      "egress": .array(rules + [dns]),
     ]
   }
 }
