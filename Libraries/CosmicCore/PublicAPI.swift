@@ -66,12 +66,23 @@ public enum PublicMethod {
   public static let getConnectInfo = "getConnectInfo"
   /// `GET /openapi.json` (open): the OpenAPI 3.1 document.
   public static let getOpenApi = "getOpenApi"
+  /// `GET /usage/tokens?days`: tokens per API key, model and day (app-node's `UsageAPI`).
+  public static let getTokenUsage = "getTokenUsage"
+  /// `GET /usage/gpu`: GPU-hours per job.
+  public static let getGpuUsage = "getGpuUsage"
+  /// `GET /endpoints`: the caller's inference endpoints.
+  public static let listEndpoints = "listEndpoints"
+  /// `GET /model-masters`: serving defaults per model.
+  public static let listModelMasters = "listModelMasters"
+  /// `PUT /model-masters` (admin): create or replace a model master.
+  public static let putModelMaster = "putModelMaster"
 
   /// Every method name.
   public static let all: [String] = [
     login, logout, getMe, listUsers, createUser, updateUser, listApiKeys, createApiKey, revokeApiKey,
     listClientKeys, addClientKey, removeClientKey, createJob, listJobs, getJob, stopJob, startJob, deleteJob,
     listJobEvents, watchJobs, listRacks, admitRack, forgetRack, getConnectInfo, getOpenApi,
+    getTokenUsage, getGpuUsage, listEndpoints, listModelMasters, putModelMaster,
   ]
 }
 

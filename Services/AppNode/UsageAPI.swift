@@ -1,3 +1,4 @@
+import Cluster
 import CosmicCore
 import Foundation
 
