@@ -68,9 +68,9 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
       + " provider sees the workload run)", default: "true")
   static let stopAgentsOnExitOption = ConfigOption(
     "stop-agents-on-exit", valueName: "BOOL",
-    help:
-      "local: stop the agents when the worker exits (else they keep running and a restarted worker adopts them)",
-    default: "false")
+    help: "local: stop the agents when the worker exits gracefully (they start again with the next worker;"
+      + " after a crash a restarted worker adopts the running ones); false keeps them running",
+    default: "true")
   static let kubeconfigOption = ConfigOption(
     "kubeconfig", valueName: "PATH", help: "kubeconfig of the cluster (provider kubernetes)")
   static let kubeSettingsOption = ConfigOption(
@@ -154,7 +154,7 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
       sandbox: reader.choice(sandboxOption, default: SandboxMode.bwrap),
       sandboxHide: hide.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter {
         !$0.isEmpty
-      }, stopAgentsOnExit: reader.bool(stopAgentsOnExitOption, default: false),
+      }, stopAgentsOnExit: reader.bool(stopAgentsOnExitOption, default: true),
       inferenceEngine: reader.optionalString(inferenceEngineOption),
       requireAgentReady: reader.bool(requireAgentReadyOption, default: true),
       kubeconfig: reader.optionalString(kubeconfigOption),

@@ -131,11 +131,12 @@ actor LocalProvider: JobProvider {
     return Set(names.filter { Self.isValidId($0) && isDirectory(path($0)) })
   }
 
-  /// Stops every agent (SIGTERM, SIGKILL after the grace), keeping the directories.
+  /// Stops every agent at once (SIGTERM, SIGKILL after the grace), keeping the directories.
   func stopAll() async {
     let jobs = (try? await jobIds()) ?? []
-    for jobId in jobs.sorted() {
-      for directory in nodeDirectories(jobId) { await stop(directory: directory) }
+    let directories = jobs.sorted().flatMap { nodeDirectories($0) }
+    await withTaskGroup(of: Void.self) { group in
+      for directory in directories { group.addTask { await self.stop(directory: directory) } }
     }
   }
 
