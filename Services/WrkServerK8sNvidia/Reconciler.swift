@@ -174,7 +174,7 @@ actor WorkerReconciler {
       guard let job = view.job(placement.jobId), job.phase != .deleted, let phase = observed[job.id] else {
         return nil
       }
-      return JobObservation(jobId: job.id, phase: Self.phase(of: phase))
+      return JobObservation(jobId: job.id, phase: Self.reported(phase, desired: job.desired))
     }
   }
 
@@ -465,6 +465,17 @@ actor WorkerReconciler {
   }
 
   // MARK: Helpers
+
+  /// The phase reported to wrk-ork (which resyncs an `unknown` job with it): what the provider
+  /// sees, on its way to the desired state — a workload still running while desired stopped is
+  /// `stopping`, one shut down while desired running is `starting` (this worker converges both).
+  static func reported(_ observed: ProviderPhase, desired: DesiredState) -> JobPhase {
+    switch (observed, desired) {
+    case (.running, .stopped), (.starting, .stopped): .stopping
+    case (.stopped, .running): .starting
+    default: phase(of: observed)
+    }
+  }
 
   /// The job phase a provider observation stands for.
   static func phase(of observed: ProviderPhase?) -> JobPhase {

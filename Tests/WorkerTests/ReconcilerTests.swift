@@ -266,6 +266,18 @@ import Testing
     #expect(provider.state.withLock { $0.objects["job_o"] } == nil)
   }
 
+  @Test(arguments: [
+    (ProviderPhase.running, DesiredState.running, JobPhase.running),
+    (.running, .stopped, .stopping), (.starting, .stopped, .stopping), (.stopped, .stopped, .stopped),
+    (.stopped, .running, .starting), (.starting, .running, .starting), (.failed("x"), .running, .failed),
+  ])
+  func reportedPhasesLeadTowardTheDesiredState(
+    observed: ProviderPhase, desired: DesiredState, phase: JobPhase
+  ) {
+    #expect(WorkerReconciler.reported(observed, desired: desired) == phase)
+    #expect(JobLifecycle.resyncPhases.contains(phase))
+  }
+
   @Test func runLoopConvergesFromStoreChangesAlone() async throws {
     let fixture = try await MeshFixture()
     let scratch = try ScratchDirectory()
