@@ -111,7 +111,7 @@ final class JobsAPI: Sendable {
         id: "job_" + Hex.encode(RandomBytes.generate(8)), owner: owner, idempotencyKey: key, spec: spec,
         createdAt: now)
       do {
-        try await plane.ops.append([.createJob(job)])
+        try await plane.ops.append([.createJob(job)] + UsageAPI.endpointRecord(for: job))
       } catch {
         // Another app-node may have created it with the same key first.
         if let existing = await plane.ops.view().job(owner: owner, idempotencyKey: key) {

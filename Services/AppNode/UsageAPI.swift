@@ -185,6 +185,22 @@ enum UsageAPI {
     ]
   }
 
+  /// The endpoint record a Managed Inference job is served behind (written with the job, in the
+  /// same batch, so the worker can configure the agents and proxy-inference can route to them):
+  /// id `ep_` + the job id's hex, the job's endpoint options (default: named after the job, API key
+  /// required). Nothing for a GPU Container.
+  static func endpointRecord(for job: Job) -> [OpsOperation] {
+    guard job.spec.kind == .managedInference, let model = job.spec.model else { return [] }
+    let options =
+      job.spec.endpoint ?? EndpointOptions(name: job.spec.name, requireAuthorization: true)
+    return [
+      .putEndpoint(
+        Endpoint(
+          id: "ep_" + job.id.dropFirst(4), owner: job.owner, model: model, replicas: job.spec.replicas ?? 1,
+          jobId: job.id, options: options))
+    ]
+  }
+
   /// The ops store, or `unavailable` before the control plane is attached.
   static func ops(_ jobs: JobsAPI) throws(AppError) -> any OpsStore {
     guard let plane = jobs.plane else {
