@@ -59,6 +59,33 @@ func startDHT(_ count: Int) async throws -> [DHTNode] {
 
 @Suite(.serialized) struct AgentTests {
   @Test(.timeLimit(.minutes(1)))
+  func anEngineThatCannotStartIsReportedFailedAndRetriedWithBackoff() async throws {
+    var settings = EngineSettings(
+      command: ["cosmicac-no-such-engine", "--port", "1"], port: try FreePort.pick())
+    settings.initialBackoff = .milliseconds(50)
+    settings.maxBackoff = .milliseconds(200)
+    let supervisor = EngineSupervisor(settings: settings, logger: quietLogger)
+    let states = supervisor.states()
+    let running = Task { await supervisor.run() }
+    var seen: [EngineState] = []
+    for await state in states {
+      seen.append(state)
+      if seen.count >= 4 { break }
+    }
+    #expect(await eventually { supervisor.restartCount >= 2 })
+    running.cancel()
+    await running.value
+    let failures = seen.compactMap { state -> String? in
+      if case .failed(let reason) = state { return reason }
+      return nil
+    }
+    #expect(seen.first == .loading)
+    #expect(failures.contains { $0.contains("exited with status 127") })
+    #expect(supervisor.current != .ready)
+    #expect(supervisor.enginePID == 0)
+  }
+
+  @Test(.timeLimit(.minutes(1)))
   func agentServesOverTheSwarmHeartbeatsAndRestartsItsEngine() async throws {
     let engineBinary = try Binaries.path("inference-test-engine")
     let dht = try await startDHT(3)

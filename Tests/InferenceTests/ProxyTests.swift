@@ -410,11 +410,15 @@ final class Counter90: Sendable {
     process.standardOutput = output
     process.standardError = output
     try process.run()
-    let finished = await Task.detached { () -> (Int32, String) in
-      let data = output.fileHandleForReading.readDataToEndOfFile()
-      process.waitUntilExit()
-      return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }.value
+    // The blocking read and wait run on a Dispatch thread, never on the (small) cooperative pool
+    // the proxy under test needs.
+    let finished = await withCheckedContinuation { (done: CheckedContinuation<(Int32, String), Never>) in
+      DispatchQueue.global().async {
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        done.resume(returning: (process.terminationStatus, String(decoding: data, as: UTF8.self)))
+      }
+    }
     if finished.0 == 3 {
       Issue.record("the openai Python client is not installed (pip install openai): \(finished.1)")
     }
