@@ -144,6 +144,15 @@ listed = [j for j in all_jobs() if j["name"].startswith("burst-")]
 with concurrent.futures.ThreadPoolExecutor(max_workers=clients) as pool:
     details = list(pool.map(detail, ids))
 placed_twice = sum(1 for d in details if sum(1 for e in d["events"] if e["event"] == "placed") != 1)
+# Where the burst's time went: wrk-ork's share (create -> placed) and the worker's (placed -> running).
+to_placed, to_running = [], []
+for d in details:
+    created = stamp(d["createdAt"])
+    placed = next((stamp(e["at"]) for e in d["events"] if e["event"] == "placed"), None)
+    running = next((stamp(e["at"]) for e in d["events"] if e["phase"] == "running"), None)
+    if placed is not None and running is not None:
+        to_placed.append((placed - created) * 1000)
+        to_running.append((running - placed) * 1000)
 
 
 def vm_hwm_kb(pid):
@@ -167,6 +176,11 @@ print(f"converged_seconds {converged_s:.2f}")
 print(f"listed {len(listed)}")
 print(f"running {len([j for j in listed if j['phase'] == 'running'])}")
 print(f"placed_not_once {placed_twice}")
+if to_placed:
+    print(f"burst_placed_ms_p50 {percentile(to_placed, 50):.0f}")
+    print(f"burst_placed_ms_p99 {percentile(to_placed, 99):.0f}")
+    print(f"burst_running_ms_p50 {percentile(to_running, 50):.0f}")
+    print(f"burst_running_ms_p99 {percentile(to_running, 99):.0f}")
 with open(processes) as recorded:
     for line in recorded:
         name, pid = line.split()[:2]
@@ -229,6 +243,10 @@ printf '  %-46s %s s (creates answered in %s s)\n' "$(field concurrent) concurre
   "$(field converged_seconds)" "$(field created_seconds)"
 printf '  %-46s %s of %s running, %s not placed exactly once\n' "converged" "$(field running)" \
   "$(field concurrent)" "$(field placed_not_once)"
+printf '  %-46s %s / %s ms\n' "  create -> placed (wrk-ork), p50 / p99" \
+  "$(field burst_placed_ms_p50)" "$(field burst_placed_ms_p99)"
+printf '  %-46s %s / %s ms\n' "  placed -> running (worker, agent), p50 / p99" \
+  "$(field burst_running_ms_p50)" "$(field burst_running_ms_p99)"
 for name in "${CONTROL_PLANE[@]}" redis; do
   printf '  %-46s %s\n' "peak memory (VmHWM) $name" "$(mb "peak_kb_$name")"
 done
