@@ -151,17 +151,38 @@ run_wrk() {
   p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
   errors="$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")"
   [ -n "$rps" ] && [ -n "$p99" ] || die "could not read wrk's output ($name)"
-  [ -z "$errors" ] || die "wrk saw $errors non-2xx responses ($name)"
+  if [ -n "$errors" ]; then
+    grep '^status ' <<<"$out" >&2 || true
+    tail -5 "$TMP/app-node.log" >&2
+    die "wrk saw $errors non-2xx responses ($name)"
+  fi
   printf '  %-40s %10.0f req/s   p50 %8s ms   p99 %8s ms\n' "$name" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")"
 }
 
-cat >"$TMP/login.lua" <<LUA
+# Counts the statuses other than 2xx per thread and prints them at the end ("status N COUNT").
+cat >"$TMP/statuses.lua" <<'LUA'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) statuses = {} end
+function response(status, headers, body)
+  if status >= 300 then statuses[status] = (statuses[status] or 0) + 1 end
+end
+function done(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do io.write("status " .. status .. " " .. count .. "\n") end
+  end
+end
+LUA
+{
+  cat "$TMP/statuses.lua"
+  cat <<LUA
 wrk.method = "POST"
 wrk.body = '{"name":"bench","password":"$PASSWORD"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
+} >"$TMP/login.lua"
 
 echo "bench api: app-node ($CONFIGURATION) on :$HTTP_PORT, $JOBS jobs of one user in the ops store, $(nproc) cores"
-run_wrk "GET /api/v1/jobs?limit=50 (c=$CONNECTIONS)" "$CONNECTIONS" \
+run_wrk "GET /api/v1/jobs?limit=50 (c=$CONNECTIONS)" "$CONNECTIONS" -s "$TMP/statuses.lua" \
   -H "Authorization: Bearer $TOKEN" "$BASE/jobs?limit=50"
 run_wrk "POST /api/v1/auth/login (c=$LOGIN_CONNECTIONS)" "$LOGIN_CONNECTIONS" -s "$TMP/login.lua" "$BASE/auth/login"
