@@ -151,6 +151,14 @@ actor LocalProvider: JobProvider {
   /// started when its command line still names this node's work directory.
   func runningPid(jobId: String, node: Int) -> pid_t? { runningPid(nodeDirectory(jobId, node)) }
 
+  /// The pid in a node's pid file, alive or not.
+  private func recordedPid(_ directory: String) -> pid_t? {
+    guard let text = try? String(contentsOfFile: directory + "/agent.pid", encoding: .utf8) else {
+      return nil
+    }
+    return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+  }
+
   private func runningPid(_ directory: String) -> pid_t? {
     if let child = children[directory], let status = ProcessControl.reap(child.pid) {
       children[directory] = nil
@@ -160,9 +168,7 @@ actor LocalProvider: JobProvider {
         recordCrash(directory, status)
       }
     }
-    guard let text = try? String(contentsOfFile: directory + "/agent.pid", encoding: .utf8),
-      let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), ProcessControl.isAlive(pid)
-    else { return nil }
+    guard let pid = recordedPid(directory), ProcessControl.isAlive(pid) else { return nil }
     // A child this instance spawned is trusted (its command line is briefly empty while it execs);
     // any other process must name this node's work directory (pid reuse, a stale file).
     if children[directory]?.pid == pid { return pid }
@@ -237,7 +243,18 @@ actor LocalProvider: JobProvider {
 
   private func stop(directory: String) async {
     crashes[directory] = nil
-    guard let pid = runningPid(directory) else {
+    var found = runningPid(directory)
+    // A process that is exec'ing shows an empty command line for a moment: look again briefly
+    // rather than leave it running.
+    var tries = 0
+    while found == nil, tries < 50, let recorded = recordedPid(directory), ProcessControl.isAlive(recorded),
+      ProcessControl.commandLine(recorded) == nil
+    {
+      tries += 1
+      try? await Task.sleep(for: .milliseconds(20))
+      found = runningPid(directory)
+    }
+    guard let pid = found else {
       try? FileManager.default.removeItem(atPath: directory + "/agent.pid")
       return
     }
