@@ -145,15 +145,23 @@ let package = Package(
         "ServiceKit",
       ]),
     tests("CosmicCoreTests", ["CosmicCore", "Store", "Wire", "Crypto"]),
-    tests("IntegrationTests", ["ServiceKit", "HTTP", "Net", "RedisTesting", "CosmicCore", "Cluster", "Crypto"]),
-    tests("ClusterTests", ["Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "SwarmTesting", "Crypto", "Net"]),
-    tests("WrkOrkTests", ["WrkOrk", "Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "Crypto", "ServiceKit", "Net"]),
+    tests(
+      "IntegrationTests", ["ServiceKit", "HTTP", "Net", "RedisTesting", "CosmicCore", "Cluster", "Crypto"]),
+    tests(
+      "ClusterTests", ["Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "SwarmTesting", "Crypto", "Net"]),
+    tests(
+      "WrkOrkTests",
+      ["WrkOrk", "Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "Crypto", "ServiceKit", "Net"]),
     tests(
       "WorkerTests",
-      ["WrkServerK8sNvidia", "Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "Crypto", "ServiceKit", "Net", "HTTP"]),
+      [
+        "WrkServerK8sNvidia", "Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "Crypto", "ServiceKit",
+        "Net", "HTTP",
+      ]),
     tests("KubeTests", ["Kube", "KubeTesting", "HTTP", "Net", "ServiceKit", "CosmicCore"]),
     tests("ShellTests", ["Shell", "Swarm", "Crypto", "Net", "Wire"]),
-    tests("CLITests", ["CosmicCLI", "CosmicCore", "ServiceKit", "HTTP", "Net", "HRPC", "Crypto", "RedisTesting"]),
+    tests(
+      "CLITests", ["CosmicCLI", "CosmicCore", "ServiceKit", "HTTP", "Net", "HRPC", "Crypto", "RedisTesting"]),
     tests(
       "InferenceTests",
       [

@@ -1,3 +1,6 @@
+import Cluster
+import CosmicCore
+import Crypto
 import Foundation
 import HTTP
 import RedisTesting
@@ -12,22 +15,71 @@ struct ServiceUnderTest: Sendable, CustomTestStringConvertible {
   var otherArguments: [String] = []
   /// Whether the service is ready only with a redis to talk to (the test starts one).
   var needsRedis = false
+  /// What the service needs on disk before it can start.
+  var setup = Setup.none
   var testDescription: String { name }
+
+  /// Files a service needs before it starts.
+  enum Setup: Sendable {
+    /// Nothing.
+    case none
+    /// A peers.json naming the service's own key with this role (its seed written first), plus
+    /// extra arguments; `{dir}` in them is the test directory.
+    case peers(ServiceRole, arguments: [String])
+    /// An agent boot file of this kind.
+    case agent(JobKind)
+  }
 
   static let all = [
     ServiceUnderTest(name: "app-node", servesHTTP: true, needsRedis: true),
     ServiceUnderTest(name: "wrk-ork", servesHTTP: false),
-    ServiceUnderTest(name: "wrk-server-k8s-nvidia", servesHTTP: false),
-    ServiceUnderTest(name: "proxy-inference", servesHTTP: true),
-    ServiceUnderTest(name: "wrk-agent-instance", servesHTTP: false),
-    ServiceUnderTest(name: "wrk-agent-inference", servesHTTP: false),
+    ServiceUnderTest(
+      name: "wrk-server-k8s-nvidia", servesHTTP: false, otherListeners: ["cluster"],
+      setup: .peers(.worker, arguments: ["--rack-id", "rack-1"])),
+    ServiceUnderTest(
+      name: "proxy-inference", servesHTTP: true, otherListeners: ["cluster"], needsRedis: true,
+      setup: .peers(.proxyInference, arguments: ["--api-key-pepper-file", "{dir}/pepper"])),
+    ServiceUnderTest(name: "wrk-agent-instance", servesHTTP: false, setup: .agent(.gpuContainer)),
+    ServiceUnderTest(name: "wrk-agent-inference", servesHTTP: false, setup: .agent(.managedInference)),
     ServiceUnderTest(
       name: "dht-node", servesHTTP: false, otherListeners: ["dht"], otherArguments: ["--port", "0"]),
   ]
 
-  /// Arguments for a run on free ports with `dataDir`.
-  func arguments(dataDir: String) -> [String] {
-    ["--admin-port", "0", "--data-dir", dataDir] + (servesHTTP ? ["--http-port", "0"] : []) + otherArguments
+  /// Arguments for a run on free ports with `dataDir` (inside the test directory `dir`), after
+  /// writing what `setup` asks for.
+  func arguments(dir: String, dataDir: String) throws -> [String] {
+    var extra: [String] = []
+    switch setup {
+    case .none: break
+    case .peers(let role, let arguments):
+      let keyPair = try ControlPlane.writeIdentity(dataDir)
+      let key = hexString(keyPair.publicKey)
+      var racks: [Rack] = []
+      if role == .worker {
+        racks = [
+          Rack(
+            id: "rack-1", workerKey: key, location: "local", provider: "local", gpuModel: "local",
+            gpuCount: 1,
+            pricePerGpuHour: 0)
+        ]
+      }
+      try PeersFile(peers: [.init(name: name, role: role, publicKey: key)], racks: racks).save(
+        path: dir + "/peers.json")
+      try Data(RandomBytes.generate(32)).write(to: URL(fileURLWithPath: dir + "/pepper"))
+      extra =
+        ["--peers", dir + "/peers.json"] + arguments.map { $0.replacingOccurrences(of: "{dir}", with: dir) }
+    case .agent(let kind):
+      let config = AgentConfig(
+        jobId: "job_0123456789abcdef", node: 0, kind: kind, seed: hexString(RandomBytes.generate(32)),
+        authorizedKeys: [], bootstrap: [], workerKey: hexString(Ed25519KeyPair.generate().publicKey),
+        model: kind == .managedInference ? "test/model" : nil, gpuCount: 1)
+      let path = dir + "/agent.json"
+      try JSONEncoder().encode(config).write(to: URL(fileURLWithPath: path))
+      extra = ["--config-file", path]
+    }
+    return ["--admin-port", "0", "--data-dir", dataDir] + (servesHTTP ? ["--http-port", "0"] : [])
+      + otherArguments
+      + extra
   }
 }
 
@@ -48,7 +100,8 @@ func fetch(_ client: HTTPClient, _ target: String, port: Int) async throws -> (s
     defer { redis?.stop() }
     let redisArguments = redis.map { ["--redis-port", String($0.port)] } ?? []
     let child = try ServiceProcess(
-      try BuildProducts.path(service.name), service.arguments(dataDir: dataDir) + redisArguments)
+      try BuildProducts.path(service.name),
+      try service.arguments(dir: dir.path, dataDir: dataDir) + redisArguments)
     defer { child.killIfRunning() }
     let client = HTTPClient()
     defer { client.shutdown() }
@@ -70,11 +123,15 @@ func fetch(_ client: HTTPClient, _ target: String, port: Int) async throws -> (s
     #expect(metrics.body.contains("cosmicac_build_info{service=\"\(service.name)\",version=\""))
     #expect(metrics.body.contains("cosmicac_admin_requests_total{path=\"/healthz\"} 1"))
 
-    let keyPath = dataDir + "/identity.key"
-    let attributes = try FileManager.default.attributesOfItem(atPath: keyPath)
-    #expect(attributes[.posixPermissions] as? Int == 0o600)
-    let key = try String(contentsOfFile: keyPath, encoding: .utf8)
-    #expect(key.count == 64 && key.allSatisfy(\.isHexDigit))
+    // Agents take their identity from the boot file's seed; every other service keeps one.
+    if case .agent = service.setup {
+    } else {
+      let keyPath = dataDir + "/identity.key"
+      let attributes = try FileManager.default.attributesOfItem(atPath: keyPath)
+      #expect(attributes[.posixPermissions] as? Int == 0o600)
+      let key = try String(contentsOfFile: keyPath, encoding: .utf8)
+      #expect(key.count == 64 && key.allSatisfy(\.isHexDigit))
+    }
 
     for listener in service.otherListeners {
       #expect(try await child.port(of: listener) > 0)
@@ -96,8 +153,9 @@ func fetch(_ client: HTTPClient, _ target: String, port: Int) async throws -> (s
     #expect(!objects.isEmpty && objects.allSatisfy { $0 != nil }, "every stdout line is JSON: \(child.lines)")
     for case let object? in objects {
       #expect(object["ts"] is String && object["level"] is String && object["msg"] is String)
-      #expect(object["logger"] as? String == service.name)
+      #expect((object["logger"] as? String)?.isEmpty == false)
     }
+    #expect(objects.contains { $0?["logger"] as? String == service.name })
     let listeners = 1 + (service.servesHTTP ? 1 : 0) + service.otherListeners.count
     #expect(child.lines.filter { $0.contains("\"msg\":\"listening\"") }.count == listeners)
     #expect(child.lines.contains { $0.contains("\"reason\":\"SIGTERM\"") })
