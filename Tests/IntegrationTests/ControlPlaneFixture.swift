@@ -34,10 +34,20 @@ final class ControlPlane: @unchecked Sendable {
     self.options = options
     directory = try TemporaryDirectory()
     redis = try await RedisServer()
+    // Whatever started before a failure is stopped again, so a failed set-up leaks no process.
+    do {
+      try await startAll()
+    } catch {
+      stop()
+      throw error
+    }
+  }
+
+  private func startAll() async throws {
     dht = try ServiceProcess(
       try BuildProducts.path("dht-node"),
       ["--port", "0", "--admin-port", "0", "--data-dir", directory.path + "/dht-node"])
-    dhtPort = try await dht.port(of: "dht")
+    dhtPort = try await dht.port(of: "dht", timeout: .seconds(60))
     var peers: [PeersFile.Peer] = []
     for (name, role) in [("app-node", ServiceRole.appNode), ("wrk-ork", .wrkOrk), ("worker", .worker)] {
       let keyPair = try Self.writeIdentity(directory.path + "/" + name)
@@ -51,7 +61,7 @@ final class ControlPlane: @unchecked Sendable {
     try startAppNode()
     try startWrkOrk()
     try startWorker()
-    apiPort = try await appNode.port(of: "http")
+    apiPort = try await appNode.port(of: "http", timeout: .seconds(60))
   }
 
   /// Writes a fresh identity seed (0600) into `dataDirectory` and returns its key pair.
