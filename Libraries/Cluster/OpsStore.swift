@@ -69,20 +69,11 @@ struct ReplicaOpsStore: OpsStore {
   // Errors travel as values across the awaits (typed throws in async loops crashed the 6.3
   // optimizer elsewhere in this project).
   private static func appendAndCheck(_ replica: OpsReplica, _ values: [[UInt8]]) async -> ClusterError? {
-    let nodes: [AutobaseNode]
-    do { nodes = try await replica.append(values) } catch {
+    let refusals: [String]
+    do { refusals = try await replica.appendReportingRefusals(values) } catch {
       return .storage("appending to the ops log failed: \(error)")
     }
-    guard !nodes.isEmpty else { return nil }
-    let key = replica.localKey
-    let lengths = await replica.lengths
-    let length = lengths.first { $0.key == key }?.length ?? 0
-    let rejections = await replica.rejections
-    for rejection in rejections.suffix(256).reversed()
-    where rejection.writer == key && rejection.length == length {
-      return .rejected(rejection.reason)
-    }
-    return nil
+    return refusals.first.map { .rejected($0) }
   }
 
   func view() async -> OpsView { OpsView(await replica.snapshot()) }

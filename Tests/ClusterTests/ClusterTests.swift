@@ -266,3 +266,35 @@ private struct Echo: Codable, Sendable, Equatable { var text: String }
     #expect(await mesh.store(app).view().job(job.id)?.phase == .deleted)
   }
 }
+
+@Suite struct DurableAppendTests {
+  @Test func concurrentAppendsEachHearTheirOwnRefusal() async throws {
+    let keyPair = Ed25519KeyPair.generate()
+    let directory = temporaryDirectory()
+    let log = try Log(files: try LogFiles.directory(directory + "/local"), keyPair: keyPair)
+    let replica = try await OpsReplica(
+      localKey: keyPair.publicKey, indexers: [keyPair.publicKey],
+      writers: [AutobaseWriter(key: keyPair.publicKey, role: ServiceRole.appNode.rawValue)],
+      operations: OpsOperations(), log: log)
+    // Every odd append is refused (no such job); every even one creates a job. The log append
+    // suspends, so the calls interleave.
+    let outcomes = try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
+      for i in 0..<24 {
+        group.addTask {
+          let op: OpsOperation =
+            i % 2 == 0
+            ? .createJob(Job(id: "job_\(i)", owner: "u", idempotencyKey: "k\(i)", spec: spec(), createdAt: 1))
+            : .setDesired(jobId: "missing_\(i)", desired: .stopped, at: 1)
+          return (i, try await replica.appendReportingRefusals([op.encoded]))
+        }
+      }
+      var all: [Int: [String]] = [:]
+      for try await (i, refusals) in group { all[i] = refusals }
+      return all
+    }
+    for (i, refusals) in outcomes {
+      #expect(refusals == (i % 2 == 0 ? [] : ["no such job"]), "append \(i)")
+    }
+    #expect(OpsView(await replica.snapshot()).allJobs().count == 12)
+  }
+}

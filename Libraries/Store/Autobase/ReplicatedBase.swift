@@ -55,6 +55,22 @@ public actor ReplicatedBase<Operations: ViewOperations> {
     return nodes
   }
 
+  /// Appends one atomic batch like `append` and returns the reasons `apply` refused any of its
+  /// operations (empty when all applied). The batch is identified by its place in the local log,
+  /// fixed before any suspension, so concurrent appends never see each other's refusals.
+  public func appendReportingRefusals(_ values: [[UInt8]]) async throws -> [String] {
+    let nodes = linearizer.append(values, by: localKey)
+    guard !nodes.isEmpty else { return [] }
+    let end = linearizer.length(of: localKey)
+    if let log {
+      _ = try await log.append(nodes.map { $0.wireEncoded() })
+      logged += UInt64(nodes.count)
+    }
+    update()
+    return linearizer.rejections.suffix(4096).filter { $0.writer == localKey && $0.length == end }.map(
+      \.reason)
+  }
+
   /// Adds nodes of `key`'s log starting at `start` (duplicates are skipped) without applying them.
   public func receive(_ nodes: [AutobaseNode], from key: [UInt8], at start: UInt64) throws(AutobaseError) {
     try linearizer.add(nodes, from: key, at: start)
