@@ -387,13 +387,30 @@ actor Orchestrator {
       else { return nil }
       return allowed(.resync(observed), job: job)
         ? [.jobEvent(jobId: job.id, event: .resync(observed), at: now)] : nil
+    case .stopped where job.desired == .running:
+      return desiredStep(.start, job: job, now: now)
     default:
-      guard let placement, JobLifecycle.placedPhases.contains(job.phase),
+      if let placement, JobLifecycle.placedPhases.contains(job.phase),
         isLost(worker: placement.workerKey.lowercased(), now: now)
-      else { return nil }
-      metrics.heartbeatLost.inc()
-      return [.jobEvent(jobId: job.id, event: .heartbeatLost, at: now)]
+      {
+        metrics.heartbeatLost.inc()
+        return [.jobEvent(jobId: job.id, event: .heartbeatLost, at: now)]
+      }
+      // A desired state whose command could not apply when it was given (a stop while the phase
+      // was unknown, say) is carried out once the phase allows it.
+      if job.desired == .deleted && job.phase != .deleting && job.phase != .deleted {
+        return desiredStep(.delete, job: job, now: now)
+      }
+      if job.desired == .stopped && job.phase == .running { return desiredStep(.stop, job: job, now: now) }
+      return nil
     }
+  }
+
+  /// The command event that carries out `job`'s desired state, when the ops base lets wrk-ork
+  /// apply it and the lifecycle accepts it now.
+  private func desiredStep(_ event: JobEvent, job: Job, now: UInt64) -> [OpsOperation]? {
+    guard allowed(event, job: job), case .move = JobLifecycle.transition(job.phase, event) else { return nil }
+    return [.jobEvent(jobId: job.id, event: event, at: now)]
   }
 
   /// Whether the ops base lets wrk-ork apply `event`; logs once when it does not.

@@ -220,7 +220,8 @@ func agentProcesses(under directory: String) -> [Int32] {
     for id in sorted { try await plane.waitForPhase(id, token: token, "running", timeout: .seconds(120)) }
     // Stop every other job, then kill the worker mid-way and restart it.
     for id in sorted.enumerated().filter({ $0.offset % 2 == 0 }).map(\.element) {
-      _ = try await plane.call(.post, "/jobs/\(id)/stop", token: token)
+      let stop = try await plane.call(.post, "/jobs/\(id)/stop", token: token)
+      #expect(stop.status == 202, "stop \(id): \(String(describing: stop.json))")
     }
     kill(plane.worker.process.processIdentifier, SIGKILL)
     try await Task.sleep(for: .seconds(1))
