@@ -31,7 +31,10 @@ ensure_packages() {
 ensure_pip() {
   for spec in "$@"; do
     local mod="${spec%%=*}" pkg="${spec#*=}"
-    python3 -c "import $mod" 2>/dev/null || { log "pip install $pkg"; python3 -m pip install -q "$pkg"; }
+    python3 -c "import $mod" 2>/dev/null && continue
+    log "pip install $pkg"
+    # Debian marks its Python externally managed; these are test and benchmark tools only.
+    python3 -m pip install -q --break-system-packages "$pkg" 2>/dev/null || python3 -m pip install -q "$pkg"
   done
 }
 
