@@ -142,7 +142,7 @@ let package = Package(
       "AppNodeTests",
       [
         "AppNode", "HTTP", "Net", "RedisClient", "RedisTesting", "CosmicCore", "Store", "Crypto",
-        "ServiceKit",
+        "ServiceKit", "Cluster", "HRPC", "Swarm",
       ]),
     tests("CosmicCoreTests", ["CosmicCore", "Store", "Wire", "Crypto"]),
     tests(
@@ -151,7 +151,7 @@ let package = Package(
       "ClusterTests", ["Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "SwarmTesting", "Crypto", "Net"]),
     tests(
       "WrkOrkTests",
-      ["WrkOrk", "Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "Crypto", "ServiceKit", "Net"]),
+      ["WrkOrk", "Cluster", "CosmicCore", "Store", "HRPC", "Swarm", "Crypto", "ServiceKit", "Net", "HTTP"]),
     tests(
       "WorkerTests",
       [
@@ -166,7 +166,7 @@ let package = Package(
       "InferenceTests",
       [
         "ProxyInference", "WrkAgentInference", "InferenceTesting", "Cluster", "CosmicCore", "HTTP", "Net",
-        "ServiceKit", "RedisTesting",
+        "ServiceKit", "RedisTesting", "HRPC", "Swarm", "Crypto",
       ]),
   ]
 )
