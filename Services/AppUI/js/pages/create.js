@@ -97,7 +97,9 @@ export function render(main, { user }) {
         h('tbody', {}, racks.map((r) => h('tr', {}, h('td', {}, r.rack.id), h('td', {}, r.rack.location), h('td', {}, r.rack.gpuModel),
           h('td', { class: 'num' }, `${r.freeGpus} / ${r.rack.gpuCount}`), h('td', { class: 'num' }, num(r.rack.pricePerGpuHour)),
           h('td', {}, r.healthy ? 'healthy' : 'no heartbeat'))))));
-      body.push(h('p', { id: 'fit', class: fitting.length >= nodes ? 'fits' : 'nofit', role: 'status' },
+      if (want < 1 || !model || !loc) {
+        body.push(h('p', { id: 'fit', class: 'muted', role: 'status' }, 'Enter the location, GPU model and GPUs per node to see whether the job fits.'));
+      } else body.push(h('p', { id: 'fit', class: fitting.length >= nodes ? 'fits' : 'nofit', role: 'status' },
         fitting.length >= nodes ? `Fits now: ${fitting.length} rack(s) have ${want} free ${model} GPU(s) in ${loc}.`
           : `Does not fit now: no ${nodes > 1 ? nodes + ' racks' : 'rack'} with ${want} free ${model || '(GPU model)'} GPU(s) in ${loc || '(location)'}; the job would wait in scheduling.`));
     }

@@ -9,7 +9,7 @@ export function render(main) {
   const head = h('div', { class: 'row spread' });
   main.append(head);
   titled(head, 'Jobs');
-  head.append(h('a', { href: '#/jobs/new', class: 'button' }, h('button', { type: 'button', tabindex: '-1' }, 'Create job')));
+  head.append(h('a', { href: '#/jobs/new', class: 'button' }, 'Create job'));
 
   const saved = JSON.parse(sessionStorage.getItem('cosmicac.jobs.filters') || '{}');
   const kind = h('select', { id: 'filter-type' }, h('option', { value: '' }, 'All kinds'),
@@ -124,7 +124,11 @@ export function render(main) {
     const box = document.getElementById('new-jobs');
     if (box) mount(box, h('p', { class: 'notice' }, `${newJobs} job change${newJobs > 1 ? 's' : ''} not on this page. `,
       h('button', { type: 'button', class: 'link', onclick: load }, 'Refresh')));
-  }, () => { live.textContent = 'Live updates stopped.'; }, (open) => {
+  }, () => {
+    live.textContent = 'Live updates stopped.';
+    // The stream ends for good when the session did: asking who we are shows the sign-in page then.
+    api('GET', '/auth/me').catch(() => {});
+  }, (open) => {
     live.textContent = open ? 'Live updates on' : 'Live updates: reconnecting…';
   });
 
