@@ -23,8 +23,9 @@ public struct ClusterConfiguration: Sendable {
   public var listenHost = "127.0.0.1"
   /// The swarm's TCP port (0 = a free port).
   public var listenPort = 0
-  /// The host the DHT node's UDP socket binds.
-  public var dhtHost = "127.0.0.1"
+  /// The host the DHT node's UDP socket binds; nil binds the listen host (so a service reachable
+  /// on a network is reachable there over the DHT too).
+  public var dhtHost: String?
   /// Keys admitted besides the peers (a worker admits the agents it started). They reach only
   /// `ClusterNode.agentRPC`, never the internal methods or the store.
   public var admitExtra: @Sendable ([UInt8]) -> Bool = { _ in false }
@@ -100,7 +101,7 @@ public final class ClusterNode: OpsStore, Service {
     await replica.update()
 
     var dhtConfiguration = DHTNodeConfiguration()
-    dhtConfiguration.host = configuration.dhtHost
+    dhtConfiguration.host = configuration.dhtHost ?? configuration.listenHost
     dhtConfiguration.bootstrap = configuration.peers.bootstrap.compactMap { entry in
       PeersFile.splitHostPort(entry).flatMap { IPv4Address(host: $0.host, port: UInt16($0.port)) }
     }

@@ -18,14 +18,15 @@ public struct ClusterOptions: Sendable, Equatable {
   public static let peersOption = ConfigOption(
     "peers", valueName: "FILE",
     help: "the deployment's peers.json (service keys, admitted racks, DHT bootstrap), from scripts/keygen")
-  /// `--cluster-host HOST`.
+  /// `--listen-host HOST`.
   public static let hostOption = ConfigOption(
-    "cluster-host", valueName: "HOST", help: "address of the control-plane swarm listener",
+    "listen-host", valueName: "HOST",
+    help: "address of the internal swarm listener (ops store, internal HRPC) and of its DHT node",
     default: "127.0.0.1")
-  /// `--cluster-port N`.
+  /// `--listen-port N`.
   public static let portOption = ConfigOption(
-    "cluster-port", valueName: "N", help: "port of the control-plane swarm listener (0 = free port)",
-    default: "0")
+    "listen-port", valueName: "N", help: "port of the internal swarm listener (0 = a free port)", default: "0"
+  )
 
   /// The three options, for a configuration's `serviceOptions`.
   public static let options = [peersOption, hostOption, portOption]

@@ -1,7 +1,7 @@
 import Store
 
 /// Lower-case hex of `bytes` (writer keys in records).
-public func hexString(_ bytes: [UInt8]) -> String {
+public func hexString(_ bytes: some Collection<UInt8>) -> String {
   let digits = Array("0123456789abcdef".utf8)
   var out: [UInt8] = []
   out.reserveCapacity(bytes.count * 2)

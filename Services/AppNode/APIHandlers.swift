@@ -107,7 +107,7 @@ enum APIHandlers {
           try await jobs.mirror(
             .putAPIKey(
               APIKeyDigest(
-                digest: Hex.encode(created.record.digest), owner: created.record.owner,
+                digest: hexString(created.record.digest), owner: created.record.owner,
                 createdAt: UInt64(created.record.createdAt.timeIntervalSince1970 * 1000))))
           return try RouteReply.json(
             CreatedAPIKey(apiKey: APIKeyBody(created.record), key: created.key), status: 201)
@@ -119,7 +119,7 @@ enum APIHandlers {
           summary: "Revoke one of your API keys", access: .user, success: (200, "APIKey"), errors: [403, 404]),
         { call in
           let record = try await api.revokeAPIKey(by: try call.user, id: call.param("id"))
-          try await jobs.mirror(.revokeAPIKey(digest: Hex.encode(record.digest), at: jobs.clock()))
+          try await jobs.mirror(.revokeAPIKey(digest: hexString(record.digest), at: jobs.clock()))
           return try RouteReply.json(APIKeyBody(record))
         }
       ),

@@ -1,3 +1,4 @@
+import CosmicCore
 import Foundation
 import RedisClient
 
@@ -17,7 +18,7 @@ struct APIKeyStore: Sendable {
     var fields: [RedisArgument] = ["HSET", RedisArgument(Self.key(record.id))]
     for (name, value) in [
       ("owner", record.owner), ("name", record.name), ("prefix", record.prefix),
-      ("digest", Hex.encode(record.digest)),
+      ("digest", hexString(record.digest)),
       ("revoked", record.revoked ? "1" : "0"), ("createdAt", Self.ms(record.createdAt)),
     ] {
       fields += [RedisArgument(name), RedisArgument(value)]
@@ -79,7 +80,7 @@ struct APIKeyStore: Sendable {
     func date(_ name: String) -> Date? {
       text(name).flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1000) }
     }
-    guard let owner = text("owner"), let digest = text("digest").flatMap(Hex.decode),
+    guard let owner = text("owner"), let digest = text("digest").flatMap({ bytes(hex: $0) }),
       let created = date("createdAt")
     else { return nil }
     return APIKeyRecord(

@@ -1,3 +1,4 @@
+import CosmicCore
 import Crypto
 import Foundation
 import RedisClient
@@ -66,7 +67,7 @@ final class AppAPI: Sendable {
     self.pepper = pepper
     self.settings = settings
     self.decoyHash =
-      (try? PasswordHash.hash(password: Hex.encode(RandomBytes.generate(16)), limits: settings.passwordLimits))
+      (try? PasswordHash.hash(password: hexString(RandomBytes.generate(16)), limits: settings.passwordLimits))
       ?? ""
   }
 
@@ -89,7 +90,7 @@ final class AppAPI: Sendable {
         throw .rateLimited("too many login attempts; retry later", retryAfter: result.retryAfter)
       }
     }
-    let nameKey = Hex.encode(
+    let nameKey = hexString(
       Array(BLAKE2b.hash256(Array(("login:" + name.lowercased()).utf8), key: pepper).prefix(16)))
     let failuresKey = "login:failures:" + nameKey
     let lockoutKey = "login:lockout:" + nameKey
@@ -125,7 +126,7 @@ final class AppAPI: Sendable {
       }
       throw .unauthenticated("wrong name or password")
     }
-    let token = Hex.encode(RandomBytes.generate(32))
+    let token = hexString(RandomBytes.generate(32))
     let seconds = Int(settings.sessionTTL.components.seconds)
     do {
       try await redis.delete(failuresKey)
@@ -139,7 +140,7 @@ final class AppAPI: Sendable {
   /// The user of a session token; `unauthenticated` when the token is unknown, expired, or its
   /// user is disabled.
   func authenticate(token: String) async throws(AppError) -> AccountUser {
-    guard token.utf8.count == 64, Hex.decode(token) != nil else { throw .unauthenticated("invalid session") }
+    guard token.utf8.count == 64, bytes(hex: token) != nil else { throw .unauthenticated("invalid session") }
     let id: String?
     do {
       id = try await redis.getString(sessionKey(token))
@@ -187,7 +188,7 @@ final class AppAPI: Sendable {
 
   /// The Redis key of a session: a keyed BLAKE2b digest of the token, never the token.
   private func sessionKey(_ token: String) -> String {
-    "session:" + Hex.encode(BLAKE2b.hash256(Array(("session:" + token).utf8), key: pepper))
+    "session:" + hexString(BLAKE2b.hash256(Array(("session:" + token).utf8), key: pepper))
   }
 
   // MARK: - Users
@@ -247,7 +248,7 @@ final class AppAPI: Sendable {
       throw .unavailable("password hashing failed")
     }
     let user = AccountUser(
-      id: "usr_" + Hex.encode(RandomBytes.generate(8)), name: name, passwordHash: hash, role: role,
+      id: "usr_" + hexString(RandomBytes.generate(8)), name: name, passwordHash: hash, role: role,
       disabled: false, createdAt: Date())
     guard await store.insert(user) else { throw .conflict("a user named \(name) exists") }
     return user
@@ -258,8 +259,8 @@ final class AppAPI: Sendable {
   /// Creates an API key for `caller`; the full key `cak_<id>_<secret>` is returned only here.
   func createAPIKey(by caller: AccountUser, name: String) async throws(AppError) -> NewAPIKey {
     try Validate.name(name, field: "name")
-    let id = Hex.encode(RandomBytes.generate(8))
-    let secret = Hex.encode(RandomBytes.generate(32))
+    let id = hexString(RandomBytes.generate(8))
+    let secret = hexString(RandomBytes.generate(32))
     let key = "cak_\(id)_\(secret)"
     let record = APIKeyRecord(
       id: id, owner: caller.id, name: name, prefix: String(key.prefix(12)), digest: apiKeyDigest(secret),
@@ -318,7 +319,7 @@ final class AppAPI: Sendable {
     -> ClientKeyRecord
   {
     let key = publicKey.lowercased()
-    guard key.utf8.count == 64, Hex.decode(key) != nil else {
+    guard key.utf8.count == 64, bytes(hex: key) != nil else {
       throw .invalid("publicKey must be 64 hex characters (an Ed25519 public key)")
     }
     guard label.utf8.count <= 100 else { throw .invalid("label must be at most 100 bytes") }
@@ -351,41 +352,5 @@ enum Validate {
     guard !value.isEmpty, value.count <= 64, allowed else {
       throw .invalid("\(field) must be 1 to 64 characters of letters, digits, '.', '_' or '-'")
     }
-  }
-}
-
-/// Lowercase hex.
-enum Hex {
-  static func encode(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-      out.append(digits[Int(byte >> 4)])
-      out.append(digits[Int(byte & 0x0f)])
-    }
-    return String(decoding: out, as: UTF8.self)
-  }
-
-  static func decode(_ text: String) -> [UInt8]? {
-    let chars = Array(text.utf8)
-    guard chars.count % 2 == 0 else { return nil }
-    func value(_ c: UInt8) -> UInt8? {
-      switch c {
-      case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-      case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-      case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-      default: return nil
-      }
-    }
-    var out: [UInt8] = []
-    out.reserveCapacity(chars.count / 2)
-    var index = 0
-    while index < chars.count {
-      guard let high = value(chars[index]), let low = value(chars[index + 1]) else { return nil }
-      out.append(high << 4 | low)
-      index += 2
-    }
-    return out
   }
 }

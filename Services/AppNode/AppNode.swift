@@ -40,15 +40,9 @@ struct AppNodeConfiguration: ServiceConfiguration {
     help: "omit Secure from the session cookie (plain-HTTP development only)",
     default: "false")
 
-  static let peersOption = ConfigOption(
-    "peers", valueName: "FILE",
-    help: "peers.json (service keys, racks, DHT bootstrap); without it jobs and racks answer 503")
-  static let clusterHostOption = ConfigOption(
-    "listen-host", valueName: "HOST", help: "host of the internal swarm (ops store, internal HRPC) listener",
-    default: "127.0.0.1")
-  static let clusterPortOption = ConfigOption(
-    "listen-port", valueName: "N", help: "port of the internal swarm listener (0 = a free port)", default: "0"
-  )
+  static let peersOption = ClusterOptions.peersOption
+  static let clusterHostOption = ClusterOptions.hostOption
+  static let clusterPortOption = ClusterOptions.portOption
   static let publicHostOption = ConfigOption(
     "public-hrpc-host", valueName: "HOST", help: "host of the public HRPC (CLI) swarm listener",
     default: "127.0.0.1")
@@ -152,7 +146,7 @@ func buildAppNode(_ config: AppNodeConfiguration, _ context: ServiceContext) thr
       at: (directory as NSString).appendingPathComponent("public-hrpc.key"), using: &random)
     let publicKeyPair = try Ed25519KeyPair(seed: publicSeed)
     cluster = (configuration, publicKeyPair)
-    connectInfo = ConnectInfo(hrpcPublicKey: Hex.encode(publicKeyPair.publicKey), bootstrap: peers.bootstrap)
+    connectInfo = ConnectInfo(hrpcPublicKey: hexString(publicKeyPair.publicKey), bootstrap: peers.bootstrap)
   }
   let api = AppAPI(store: accounts, redis: redis, pepper: pepper, settings: settings)
   let jobs = JobsAPI(plane: nil, expectsPlane: cluster != nil, connectInfo: connectInfo)

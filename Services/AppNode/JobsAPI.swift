@@ -98,7 +98,7 @@ final class JobsAPI: Sendable {
   {
     let plane = try requirePlane()
     let spec = try JobValidation.spec(from: request)
-    let key = idempotencyKey ?? "auto-" + Hex.encode(RandomBytes.generate(16))
+    let key = idempotencyKey ?? "auto-" + hexString(RandomBytes.generate(16))
     try JobValidation.idempotencyKey(key)
     let owner = user.id
     let now = clock()
@@ -108,7 +108,7 @@ final class JobsAPI: Sendable {
         return Self.replay(existing, spec: spec)
       }
       let job = Job(
-        id: "job_" + Hex.encode(RandomBytes.generate(8)), owner: owner, idempotencyKey: key, spec: spec,
+        id: "job_" + hexString(RandomBytes.generate(8)), owner: owner, idempotencyKey: key, spec: spec,
         createdAt: now)
       do {
         try await plane.ops.append([.createJob(job)] + UsageAPI.endpointRecord(for: job))

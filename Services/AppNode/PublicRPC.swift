@@ -55,7 +55,7 @@ enum PublicRPC {
 
   /// The rate-limit identity of an HRPC caller.
   static func client(_ context: HRPCRequestContext) -> String {
-    "hrpc:" + Hex.encode(context.remotePublicKey)
+    "hrpc:" + hexString(context.remotePublicKey)
   }
 
   /// The error an HRPC caller sees (as the cause of `REQUEST_ERROR`).
@@ -125,7 +125,7 @@ final class PublicRPCService: Service {
       "listening",
       [
         "listener": .string("public-hrpc"), "port": .int(Int(port)),
-        "publicKey": .string(Hex.encode(swarm.publicKey)),
+        "publicKey": .string(hexString(swarm.publicKey)),
       ])
     await withTaskGroup(of: Void.self) { group in
       group.addTask {

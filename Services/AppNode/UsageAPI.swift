@@ -128,7 +128,7 @@ enum UsageAPI {
           let view = try await ops(jobs).view()
           return try RouteReply.json(
             tokenReport(
-              keys: keys.map { ($0.id, $0.name, Hex.encode($0.digest)) }, days: days, now: jobs.clock()
+              keys: keys.map { ($0.id, $0.name, hexString($0.digest)) }, days: days, now: jobs.clock()
             ) {
               view.usageBuckets(subject: $0)
             })

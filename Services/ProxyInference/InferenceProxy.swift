@@ -47,7 +47,7 @@ struct ProxySnapshot: Sendable {
       if !endpoint.options.requireAuthorization { open.append(endpoint) }
       if job.phase == .running {
         let keys = Set(
-          job.agents.compactMap { HexCoding.decode($0.publicKey.lowercased()) }.filter { $0.count == 32 })
+          job.agents.compactMap { bytes(hex: $0.publicKey.lowercased()) }.filter { $0.count == 32 })
         trusted[endpoint.id] = keys
         all.formUnion(keys)
       }
@@ -229,7 +229,7 @@ final class InferenceProxy: HTTPResponder, Sendable {
       counters.untrusted.inc()
       logger.warning(
         "ignoring an untrusted announcer on an endpoint topic",
-        ["endpoint.id": .string(endpoint.id), "peer": .string(HexCoding.encode(key))])
+        ["endpoint.id": .string(endpoint.id), "peer": .string(hexString(key))])
     }
   }
 
@@ -542,7 +542,7 @@ final class InferenceProxy: HTTPResponder, Sendable {
         logger.warning(
           "replica failed before responding",
           [
-            "endpoint.id": .string(endpoint), "peer": .string(String(HexCoding.encode(key).prefix(16))),
+            "endpoint.id": .string(endpoint), "peer": .string(String(hexString(key).prefix(16))),
             "error": .string(lastError),
           ])
         if Task.isCancelled { break }
@@ -650,7 +650,7 @@ final class InferenceProxy: HTTPResponder, Sendable {
     guard let tokens, total > 0 else { return }
     usage.add(
       UsageRecord(
-        id: HexCoding.encode(store.writerKey.prefix(8)) + "-" + HexCoding.encode(RandomBytes.generate(12)),
+        id: hexString(store.writerKey.prefix(8)) + "-" + hexString(RandomBytes.generate(12)),
         at: now(),
         subject: call.subject, model: call.endpoint.model, tokensIn: tokens.prompt,
         tokensOut: tokens.completion))

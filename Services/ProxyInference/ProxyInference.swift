@@ -19,16 +19,12 @@ struct ProxyInferenceConfiguration: ServiceConfiguration {
     before the first byte, relays server-sent events one by one and meters tokens into the store.
     """
   static let defaultHTTP = HTTPListenOptions(host: "127.0.0.1", port: 8090)
-  static let peersOption = ConfigOption(
-    "peers", valueName: "FILE", help: "peers.json: every service key and role, admitted racks, DHT bootstrap")
+  static let peersOption = ClusterOptions.peersOption
   static let pepperOption = ConfigOption(
     "api-key-pepper-file", valueName: "PATH",
     help: "app-node's API-key pepper (its data dir's api-pepper: 32 raw bytes or 64 hex characters)")
-  static let listenHostOption = ConfigOption(
-    "listen-host", valueName: "HOST", help: "host of the swarm (internal HRPC) TCP listener",
-    default: "127.0.0.1")
-  static let listenPortOption = ConfigOption(
-    "listen-port", valueName: "N", help: "port of the swarm TCP listener (0 = a free port)", default: "0")
+  static let listenHostOption = ClusterOptions.hostOption
+  static let listenPortOption = ClusterOptions.portOption
   static let redisHostOption = ConfigOption(
     "redis-host", valueName: "HOST", help: "Redis host (per-key limits shared by every proxy)",
     default: "127.0.0.1")

@@ -1,3 +1,4 @@
+import CosmicCore
 import HRPC
 import HTTP
 import ServiceKit
@@ -27,7 +28,7 @@ enum PublicInference {
       }
       var http = HTTPRequest(
         method: HTTPMethod(request.method), target: request.target, headers: headers, body: request.body)
-      http.context.remoteAddress = "swarm-" + HexCoding.encode(context.remotePublicKey) + ":0"
+      http.context.remoteAddress = "swarm-" + hexString(context.remotePublicKey) + ":0"
       let response = await proxy.respond(to: http)
       let fields = response.headers.map { [$0.name, $0.value] }
       try await writer.send(InferenceWire.Item.head(status: response.status.code, headers: fields).encoded())
@@ -58,7 +59,7 @@ struct PublicInferenceService: Service {
       "listening",
       [
         "listener": .string("public-hrpc"), "port": .int(port),
-        "publicKey": .string(HexCoding.encode(swarm.publicKey)),
+        "publicKey": .string(hexString(swarm.publicKey)),
       ])
     await withTaskGroup(of: Void.self) { group in
       group.addTask {

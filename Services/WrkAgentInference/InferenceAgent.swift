@@ -37,12 +37,12 @@ final class InferenceAgent: Service {
     self.configPath = configPath
     self.keyReloadInterval = keyReloadInterval
     self.boot = boot
-    guard let seed = HexCoding.decode(boot.seed), seed.count == 32 else {
+    guard let seed = bytes(hex: boot.seed), seed.count == 32 else {
       throw AgentStartError("the agent seed must be 64 hex characters")
     }
     keyPair = try Ed25519KeyPair(seed: seed)
     if let hex = boot.topic {
-      guard let bytes = HexCoding.decode(hex), bytes.count == 32 else {
+      guard let bytes = bytes(hex: hex), bytes.count == 32 else {
         throw AgentStartError("the topic must be 64 hex characters")
       }
       topic = bytes
@@ -50,7 +50,7 @@ final class InferenceAgent: Service {
       topic = endpointTopic(boot.endpointId ?? "")
     }
     authorized = AuthorizedKeys(AuthorizedKeys.parse(boot.authorizedKeys))
-    workerKey = HexCoding.decode(boot.workerKey).flatMap { $0.count == 32 ? $0 : nil }
+    workerKey = bytes(hex: boot.workerKey).flatMap { $0.count == 32 ? $0 : nil }
     self.swarmHost = swarmHost
     self.logger = logger.with(["job.id": .string(boot.jobId), "replica": .int(boot.node)])
     self.health = health
@@ -87,7 +87,7 @@ final class InferenceAgent: Service {
       "listening",
       [
         "listener": .string("swarm"), "port": .int(port),
-        "publicKey": .string(HexCoding.encode(keyPair.publicKey)),
+        "publicKey": .string(hexString(keyPair.publicKey)),
       ])
     let rpc = self.rpc
     let accept = Task {
@@ -130,7 +130,7 @@ final class InferenceAgent: Service {
         do {
           try await swarm.join(topic: topic, server: true, client: false)
           announced = true
-          logger.notice("announced", ["topic": .string(HexCoding.encode(topic))])
+          logger.notice("announced", ["topic": .string(hexString(topic))])
         } catch {
           logger.warning("announce failed; retrying", ["error": .string("\(error)")])
           try? await Task.sleep(for: .seconds(2))
@@ -207,7 +207,7 @@ final class AuthorizedKeys: Sendable {
   init(_ keys: Set<[UInt8]>) { self.keys = Mutex(keys) }
 
   static func parse(_ hex: [String]) -> Set<[UInt8]> {
-    Set(hex.compactMap { HexCoding.decode($0.lowercased()) }.filter { $0.count == 32 })
+    Set(hex.compactMap { bytes(hex: $0.lowercased()) }.filter { $0.count == 32 })
   }
 
   func contains(_ key: [UInt8]) -> Bool { keys.withLock { $0.contains(key) } }

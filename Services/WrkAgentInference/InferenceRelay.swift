@@ -1,3 +1,4 @@
+import CosmicCore
 import Foundation
 import HRPC
 import HTTP

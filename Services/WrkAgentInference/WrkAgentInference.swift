@@ -112,7 +112,7 @@ func loadAgentConfig(path: String) throws -> AgentConfig {
   guard config.topic != nil || config.endpointId != nil else {
     throw AgentStartError("\(path) names neither the endpoint id nor its topic")
   }
-  guard HexCoding.decode(config.seed)?.count == 32 else {
+  guard bytes(hex: config.seed)?.count == 32 else {
     throw AgentStartError("\(path): seed must be 64 hex characters")
   }
   return config

@@ -28,8 +28,7 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
     requirements) and `wrk-server-k8s-nvidia render --help` (print a job's Kubernetes objects).
     """
 
-  static let peersOption = ConfigOption(
-    "peers", valueName: "FILE", help: "peers.json: every service key and role, admitted racks, DHT bootstrap")
+  static let peersOption = ClusterOptions.peersOption
   static let providerOption = ConfigOption(
     "provider", valueName: "NAME",
     help: "local (sandboxed processes on this host) or kubernetes (KubeVirt VMs)",
@@ -76,11 +75,8 @@ struct WrkServerK8sNvidiaConfiguration: ServiceConfiguration {
   static let kubeSettingsOption = ConfigOption(
     "kube-settings", valueName: "FILE",
     help: "kubernetes provider settings JSON (GPU resource names, image catalogue, storage class, context)")
-  static let listenHostOption = ConfigOption(
-    "listen-host", valueName: "HOST", help: "host of the swarm (internal HRPC) TCP listener",
-    default: "127.0.0.1")
-  static let listenPortOption = ConfigOption(
-    "listen-port", valueName: "N", help: "port of the swarm TCP listener (0 = a free port)", default: "0")
+  static let listenHostOption = ClusterOptions.hostOption
+  static let listenPortOption = ClusterOptions.portOption
   static let reconcileIntervalOption = ConfigOption(
     "reconcile-interval", valueName: "DURATION",
     help: "how often to reconcile without a change or nudge (e.g. 2s, 500ms)", default: "2s")

@@ -8,7 +8,7 @@ import Testing
 @Suite("app-node accounts store (replicated accounts base on disk)")
 struct AccountsStoreTests {
   static func directory() -> String {
-    let path = NSTemporaryDirectory() + "appnode-accounts-" + Hex.encode(RandomBytes.generate(6))
+    let path = NSTemporaryDirectory() + "appnode-accounts-" + hexString(RandomBytes.generate(6))
     return path
   }
 

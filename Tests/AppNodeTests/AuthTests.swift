@@ -1,3 +1,4 @@
+import CosmicCore
 import Foundation
 import HTTP
 import Testing
@@ -13,7 +14,7 @@ struct AuthTests {
       .post, "/api/v1/auth/login", json: ["name": "root", "password": APIFixture.adminPassword])
     #expect(login.status == 200)
     let token = try #require(login.json?["token"] as? String)
-    #expect(token.count == 64 && Hex.decode(token)?.count == 32)
+    #expect(token.count == 64 && bytes(hex: token)?.count == 32)
     let cookie = try #require(login.headers["Set-Cookie"])
     #expect(cookie.hasPrefix("cosmicac_session=\(token);"))
     #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"))

@@ -99,7 +99,7 @@ struct ClusterRoutesTests {
     #expect(created.status == 201)
     let key = try #require(created.json?["key"] as? String)
     let secret = String(key.split(separator: "_")[2])
-    let digest = Hex.encode(fixture.api.apiKeyDigest(secret))
+    let digest = hexString(fixture.api.apiKeyDigest(secret))
     let stored = try #require(try await fixture.ops().view().apiKey(digest: digest))
     #expect(!stored.revoked)
     #expect(await fixture.api.store.user(named: "root")?.id == stored.owner)

@@ -21,13 +21,13 @@ struct PublicSwarmTests {
     defer { redis.stop() }
     let bootstrap = try await DHTNode.start(DHTNodeConfiguration())
     let address = try #require(await bootstrap.localAddress)
-    let directory = NSTemporaryDirectory() + "appnode-swarm-" + Hex.encode(RandomBytes.generate(6))
+    let directory = NSTemporaryDirectory() + "appnode-swarm-" + hexString(RandomBytes.generate(6))
     defer { try? FileManager.default.removeItem(atPath: directory) }
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let seed = RandomBytes.generate(32)
     let identity = try Ed25519KeyPair(seed: seed)
     let peers = PeersFile(
-      peers: [.init(name: "app-node", role: .appNode, publicKey: Hex.encode(identity.publicKey))],
+      peers: [.init(name: "app-node", role: .appNode, publicKey: hexString(identity.publicKey))],
       bootstrap: ["127.0.0.1:\(address.port)"])
     try peers.save(path: directory + "/peers.json")
 
@@ -76,7 +76,7 @@ struct PublicSwarmTests {
     let rpc = try #require(client)
     let connect = try await rpc.callJSON(
       PublicMethod.getConnectInfo, PublicCall<NoBody>(), as: ConnectInfo.self, timeout: .seconds(20))
-    #expect(connect.hrpcPublicKey == Hex.encode(publicKey))
+    #expect(connect.hrpcPublicKey == hexString(publicKey))
     #expect(connect.bootstrap == peers.bootstrap)
     var login: LoginResponse?
     for _ in 0..<50 where login == nil {

@@ -162,12 +162,12 @@ func startDHT(_ count: Int) async throws -> [DHTNode] {
       "model": "org/model", "messages": [["role": "user", "content": "over the swarm"]], "max_tokens": 6,
       "stream": true,
     ])
-    let request = WrkAgentInference.InferenceWire.Request(
+    let request = InferenceWire.Request(
       method: "POST", target: "/v1/chat/completions", headers: [("Content-Type", "application/json")],
       body: Array(body))
-    let stream = try await client.stream(WrkAgentInference.InferenceWire.httpMethod, request.encoded())
-    var items: [WrkAgentInference.InferenceWire.Item] = []
-    for try await item in stream { items.append(try WrkAgentInference.InferenceWire.Item.decode(item)) }
+    let stream = try await client.stream(InferenceWire.httpMethod, request.encoded())
+    var items: [InferenceWire.Item] = []
+    for try await item in stream { items.append(try InferenceWire.Item.decode(item)) }
     guard case .head(let status, _) = items.first else {
       Issue.record("no head")
       return
@@ -179,7 +179,7 @@ func startDHT(_ count: Int) async throws -> [DHTNode] {
     }.joined()
     #expect(text.contains(" over") && text.hasSuffix("data: [DONE]\n\n"))
     let status2 = try await client.callJSON(
-      WrkAgentInference.InferenceWire.statusMethod, HRPCEmpty(), as: WrkAgentInference.InferenceStatus.self)
+      InferenceWire.statusMethod, HRPCEmpty(), as: InferenceStatus.self)
     #expect(status2.state == "ready" && status2.inFlight == 0)
 
     // A key that is not a proxy key is refused.
@@ -189,7 +189,7 @@ func startDHT(_ count: Int) async throws -> [DHTNode] {
       let c = try await stranger.connect(publicKey: agentKey)
       let rpc = try await HRPCClient.connect(over: c)
       _ = try await rpc.callJSON(
-        WrkAgentInference.InferenceWire.statusMethod, HRPCEmpty(), as: WrkAgentInference.InferenceStatus.self,
+        InferenceWire.statusMethod, HRPCEmpty(), as: InferenceStatus.self,
         timeout: .seconds(3))
       refused = false
     } catch {
@@ -220,8 +220,8 @@ func startDHT(_ count: Int) async throws -> [DHTNode] {
     {
       answered =
         (try? await reconnected.callJSON(
-          WrkAgentInference.InferenceWire.statusMethod, HRPCEmpty(),
-          as: WrkAgentInference.InferenceStatus.self,
+          InferenceWire.statusMethod, HRPCEmpty(),
+          as: InferenceStatus.self,
           timeout: .seconds(2))) != nil
       reconnected.close()
     }

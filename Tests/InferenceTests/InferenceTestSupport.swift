@@ -16,7 +16,7 @@ import Testing
 /// A fixed 32-byte key.
 func testKey(_ byte: UInt8) -> [UInt8] { [UInt8](repeating: byte, count: 32) }
 
-func hex(_ bytes: [UInt8]) -> String { ProxyInference.HexCoding.encode(bytes) }
+func hex(_ bytes: [UInt8]) -> String { hexString(bytes) }
 
 /// A logger that drops everything (tests assert outcomes, not log lines).
 let quietLogger = Logger(label: "test", level: .error)

@@ -251,16 +251,16 @@ struct Fixture {
     func call(_ headers: [(String, String)]) async throws -> (Int, String) {
       let body = try JSONSerialization.data(
         withJSONObject: chat("m-a", "via hrpc", maxTokens: 5, stream: true))
-      let request = ProxyInference.InferenceWire.Request(
+      let request = InferenceWire.Request(
         method: "POST", target: "/v1/chat/completions",
         headers: [("Content-Type", "application/json")] + headers,
         body: Array(body))
       var status = 0
       var text = ""
       for try await item in try await client.stream(
-        ProxyInference.InferenceWire.httpMethod, request.encoded())
+        InferenceWire.httpMethod, request.encoded())
       {
-        switch try ProxyInference.InferenceWire.Item.decode(item) {
+        switch try InferenceWire.Item.decode(item) {
         case .head(let code, _): status = code
         case .body(let bytes): text += String(decoding: bytes, as: UTF8.self)
         }

@@ -62,17 +62,17 @@ import Testing
 
 @Suite struct WireTests {
   @Test func bothSidesAgreeOnTheInferenceWire() throws {
-    let request = ProxyInference.InferenceWire.Request(
+    let request = InferenceWire.Request(
       method: "POST", target: "/v1/chat/completions", headers: [("Content-Type", "application/json")],
       body: Array("{\"a\":1}".utf8))
-    let decoded = try WrkAgentInference.InferenceWire.Request.decode(request.encoded()[...])
+    let decoded = try InferenceWire.Request.decode(request.encoded()[...])
     #expect(decoded.method == "POST" && decoded.target == "/v1/chat/completions")
     #expect(decoded.headers.map(\.0) == ["Content-Type"] && decoded.body == request.body)
-    let head = WrkAgentInference.InferenceWire.Item.head(status: 201, headers: [["X-A", "b"]]).encoded()
+    let head = InferenceWire.Item.head(status: 201, headers: [["X-A", "b"]]).encoded()
     #expect(
-      try ProxyInference.InferenceWire.Item.decode(head) == .head(status: 201, headers: [["X-A", "b"]]))
-    let chunk = WrkAgentInference.InferenceWire.Item.body([1, 2, 3]).encoded()
-    #expect(try ProxyInference.InferenceWire.Item.decode(chunk) == .body([1, 2, 3]))
+      try InferenceWire.Item.decode(head) == .head(status: 201, headers: [["X-A", "b"]]))
+    let chunk = InferenceWire.Item.body([1, 2, 3]).encoded()
+    #expect(try InferenceWire.Item.decode(chunk) == .body([1, 2, 3]))
   }
 
   @Test func apiKeyDigestIsAppNodes() {
