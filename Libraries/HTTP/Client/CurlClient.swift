@@ -105,13 +105,14 @@ final class CurlWorkers: @unchecked Sendable {
       return
     }
     queue.append(transfer)
-    if idle == 0 && threads < maxThreads {
+    // Wake an idle thread, and start another when more transfers wait than threads are idle: an
+    // idle thread counts until it actually wakes, so two quick submits must not share one wake-up.
+    if idle > 0 { condition.signal() }
+    if queue.count > idle && threads < maxThreads {
       threads += 1
       let thread = Thread { [self] in run() }
       thread.name = "curl-worker"
       thread.start()
-    } else {
-      condition.signal()
     }
     condition.unlock()
   }
