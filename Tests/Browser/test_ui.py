@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -116,13 +116,13 @@ class Browser:
             return False
 
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(present)
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)).until(present)
         except TimeoutException:
             raise Failure(f"'{css}' did not appear within {timeout}s (page {self.driver.current_url})") from None
 
     def wait(self, predicate, timeout, what):
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.2).until(lambda d: predicate())
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: predicate())
         except TimeoutException:
             raise Failure(f"timed out after {timeout}s waiting for {what}") from None
 
@@ -134,10 +134,16 @@ class Browser:
         return element
 
     def click(self, css):
-        element = self.find(css)
-        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-        element.click()
-        return element
+        for attempt in range(5):  # the page may re-render the element as a job changes
+            element = self.find(css)
+            try:
+                self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+                element.click()
+                return element
+            except StaleElementReferenceException:
+                if attempt == 4:
+                    raise
+                time.sleep(0.1)
 
     def confirm(self):
         self.find("dialog#confirm[open]")
@@ -217,17 +223,31 @@ class Suite:
         b.screenshot("sign-in")
         b.click("button[type=submit]")
         b.wait(lambda: "wrong" in b.text("#login-error"), 10, "the wrong-password message")
-        check(b.driver.find_elements(By.CSS_SELECTOR, "#top[hidden]"), "the navigation is shown without a session")
+        check(not b.find("#top", visible=False).is_displayed(), "the navigation is shown without a session")
         check(b.driver.find_element(By.CSS_SELECTOR, "#login-password").get_attribute("value") == "",
               "the wrong password stays in the field")
         b.screenshot("sign-in-wrong-password")
 
+    def ui_login(self, name, password):
+        """Signs in through the form; waits out app-node's login rate limit (several runs in a row)."""
+        b = self.browser
+        deadline = time.monotonic() + 90
+        while True:
+            b.type("#login-name", name)
+            b.type("#login-password", password)
+            b.click("button[type=submit]")
+            b.wait(lambda: "#/login" not in b.driver.current_url or b.text("#login-error", timeout=1), 15,
+                   "the sign-in answer")
+            if "#/login" not in b.driver.current_url:
+                return
+            error = b.text("#login-error")
+            check("Too many requests" in error and time.monotonic() < deadline, f"sign-in failed: {error!r}")
+            time.sleep(2)
+
     def sign_in(self):
         b = self.browser
         b.go("#/login")
-        b.type("#login-name", "admin")
-        b.type("#login-password", self.admin_password)
-        b.click("button[type=submit]")
+        self.ui_login("admin", self.admin_password)
         b.find("#jobs-body")
         b.wait(lambda: b.driver.current_url.endswith("#/jobs"), 10, "the jobs page after signing in")
         check("admin" in b.text("#who-name"), "the header names the signed-in user")
@@ -489,9 +509,7 @@ class Suite:
         check("session has ended" in notice.text, f"the expiry notice: {notice.text!r}")
         b.screenshot("session-expired")
         # Signing in again returns to the page the user was on.
-        b.type("#login-name", "admin")
-        b.type("#login-password", self.admin_password)
-        b.click("button[type=submit]")
+        self.ui_login("admin", self.admin_password)
         b.wait(lambda: b.driver.current_url.endswith("#/jobs"), 15, "the jobs page after signing in again")
 
     def sign_out(self):
@@ -502,6 +520,25 @@ class Suite:
         check(status == 401, "a bogus cookie is accepted")
         b.go("#/jobs")
         b.wait(lambda: b.driver.current_url.endswith("#/login"), 10, "signed-out visitors to land on sign-in")
+
+    def clean_up(self):
+        """Deletes this run's jobs (the local rack has few GPUs) and waits until they are gone."""
+        token = self.api.login("admin", self.admin_password)
+        ids = [self.state[k] for k in ("container",) if k in self.state]
+        ids += [self.state["inference"][0]] if "inference" in self.state else []
+        for job_id in ids:
+            status, job = self.api.call("GET", f"/jobs/{job_id}", token=token)
+            if status == 200 and job["desired"] != "deleted":
+                status, body = self.api.call("DELETE", f"/jobs/{job_id}", token=token)
+                check(status == 202, f"delete {job_id} answered {status}: {body}")
+        deadline = time.monotonic() + 120
+        for job_id in ids:
+            while True:
+                status, job = self.api.call("GET", f"/jobs/{job_id}", token=token)
+                if status == 200 and job["phase"] == "deleted":
+                    break
+                check(time.monotonic() < deadline, f"{job_id} not deleted in time (phase {job.get('phase')})")
+                time.sleep(0.5)
 
     # performance ---------------------------------------------------------------------------------
 
@@ -626,6 +663,7 @@ def main():
             ("a user cannot read racks", suite.non_admin),
             ("an ended session is handled", suite.expired_session),
             ("sign out", suite.sign_out),
+            ("delete this run's jobs", suite.clean_up),
             ("first load figures", suite.first_load),
         ]
         only = [word.strip() for word in args.only.split(",") if word.strip()]
