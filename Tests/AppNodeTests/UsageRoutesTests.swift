@@ -65,13 +65,13 @@ final class UsageFixture: Sendable {
   /// Places `jobs` on the worker's rack (as wrk-ork), so the worker may report their usage.
   func place(_ jobs: [String]) async throws {
     let rack = Rack(
-      id: "rack-a", workerKey: Hex.encode(workerKey), location: "us", provider: "local",
+      id: "rack-a", workerKey: hexString(workerKey), location: "us", provider: "local",
       gpuModel: "GH100_H100_SXM5_80GB", gpuCount: 8, pricePerGpuHour: 2)
     var batch: [OpsOperation] = [.registerRack(rack)]
     for id in jobs {
       batch += [
         .jobEvent(jobId: id, event: .schedule, at: Self.now),
-        .place(Placement(jobId: id, workerKey: Hex.encode(workerKey), rackIds: ["rack-a"], at: Self.now)),
+        .place(Placement(jobId: id, workerKey: hexString(workerKey), rackIds: ["rack-a"], at: Self.now)),
       ]
     }
     try await mesh.store(orkKey).append(batch)
@@ -83,7 +83,7 @@ final class UsageFixture: Sendable {
     let id = try #require((created.json?["apiKey"] as? [String: Any])?["id"] as? String, "\(created.text)")
     let record = try #require(
       try await base.api.listAPIKeys(by: base.api.authenticate(token: token)).first { $0.id == id })
-    return (id, Hex.encode(record.digest))
+    return (id, hexString(record.digest))
   }
 
   func tokens(_ id: String, _ digest: String, at: UInt64, model: String, tokensIn: Int, tokensOut: Int)
