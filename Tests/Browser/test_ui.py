@@ -218,11 +218,18 @@ class Suite:
     def wrong_password(self):
         b = self.browser
         b.go("#/login")
-        b.type("#login-name", "admin")
-        b.type("#login-password", "not-the-password-" + RUN)
-        b.screenshot("sign-in")
-        b.click("button[type=submit]")
-        b.wait(lambda: "wrong" in b.text("#login-error"), 10, "the wrong-password message")
+        deadline = time.monotonic() + 90
+        while True:  # waits out app-node's login rate limit when runs follow each other closely
+            b.type("#login-name", "admin")
+            b.type("#login-password", "not-the-password-" + RUN)
+            if not b.taken:
+                b.screenshot("sign-in")
+            b.click("button[type=submit]")
+            b.wait(lambda: b.text("#login-error"), 10, "an answer to the wrong password")
+            if "Too many requests" not in b.text("#login-error") or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        check("wrong" in b.text("#login-error"), f"the wrong-password message: {b.text('#login-error')!r}")
         check(not b.find("#top", visible=False).is_displayed(), "the navigation is shown without a session")
         check(b.driver.find_element(By.CSS_SELECTOR, "#login-password").get_attribute("value") == "",
               "the wrong password stays in the field")
@@ -423,27 +430,35 @@ class Suite:
         Select(b.find("#chat-endpoint")).select_by_value(name)
         b.type("#chat-key", self.state["key"])
         b.type("#chat-max-tokens", "400")
-        b.type("#chat-prompt", "Tell me a short story about GPUs")
-        # Record every change of the answer with its time, in the page.
-        b.driver.execute_script("""
-          window.__pieces = [];
-          new MutationObserver(() => {
-            const a = document.querySelector('#chat .msg.assistant:last-child');
-            if (a) window.__pieces.push([performance.now(), a.textContent.length, a.dataset.done]);
-          }).observe(document.getElementById('chat'), {subtree: true, childList: true, characterData: true, attributes: true});
-        """)
-        b.click("#chat-send")
-        b.wait(lambda: b.driver.execute_script(
-            "const a = document.querySelector('#chat .msg.assistant:last-child'); return a && a.dataset.done === 'true'"),
-            120, "the streamed answer to finish")
-        answer = b.find("#chat .msg.assistant:last-child")
-        check("alert" not in (answer.get_attribute("class") or ""), f"the playground failed: {answer.text!r}")
-        pieces = int(answer.get_attribute("data-pieces"))
-        marks = b.driver.execute_script("return window.__pieces")
-        growing = sorted({(round(t, 1), n) for t, n, done in marks if done == "false" and n > 0})
-        lengths = sorted({n for _, n in growing})
-        check(pieces >= 2, f"the answer came in {pieces} piece(s)")
-        check(len(lengths) >= 2, f"the answer was seen growing in the page only {len(lengths)} time(s)")
+        # Up to three messages: the engine emits tokens back to back, so a short answer can land in
+        # one network read; the check passes when one answer is seen growing at least twice.
+        for attempt in range(3):
+            b.type("#chat-prompt", "Tell me a short story about GPUs")
+            # Record every change of the answer with its time, in the page.
+            b.driver.execute_script("""
+              window.__pieces = [];
+              window.__observer?.disconnect();
+              window.__observer = new MutationObserver(() => {
+                const a = document.querySelector('#chat .msg.assistant:last-child');
+                if (a) window.__pieces.push([performance.now(), a.textContent.length, a.dataset.done]);
+              });
+              window.__observer.observe(document.getElementById('chat'),
+                {subtree: true, childList: true, characterData: true, attributes: true});
+            """)
+            b.click("#chat-send")
+            b.wait(lambda: b.driver.execute_script(
+                "const a = document.querySelector('#chat .msg.assistant:last-child'); return a && a.dataset.done === 'true'"),
+                120, "the streamed answer to finish")
+            answer = b.find("#chat .msg.assistant:last-child")
+            check("alert" not in (answer.get_attribute("class") or ""), f"the playground failed: {answer.text!r}")
+            pieces = int(answer.get_attribute("data-pieces"))
+            marks = b.driver.execute_script("return window.__pieces")
+            growing = sorted({(round(t, 1), n) for t, n, done in marks if done == "false" and n > 0})
+            lengths = sorted({n for _, n in growing})
+            check(pieces >= 2, f"the answer came in {pieces} piece(s)")
+            if len(lengths) >= 2:
+                break
+        check(len(lengths) >= 2, f"the answer was seen growing in the page only {len(lengths)} time(s) in 3 tries")
         span = growing[-1][0] - growing[0][0] if growing else 0
         self.figures.append(f"playground: {pieces} pieces, seen growing {len(lengths)} times over {span:.0f} ms "
                             f"({b.text('#chat-status')})")
