@@ -154,7 +154,7 @@ public final class ClusterNode: OpsStore, Service {
 
   /// Listens by key, dials every peer, replicates and serves until cancelled.
   public func run() async throws {
-    try await swarm.listen()
+    try await swarm.listenTolerantly(logger: logger)
     if let address = await swarm.listenAddress {
       logger.info(
         "listening",

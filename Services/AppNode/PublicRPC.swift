@@ -1,3 +1,4 @@
+import Cluster
 import CosmicCore
 import Crypto
 import Foundation
@@ -119,7 +120,7 @@ final class PublicRPCService: Service {
   }
 
   func run() async throws {
-    try await swarm.listen()
+    try await swarm.listenTolerantly(logger: logger)
     let port = await swarm.listenAddress?.port ?? 0
     logger.info(
       "listening",

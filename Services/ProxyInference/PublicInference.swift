@@ -1,3 +1,4 @@
+import Cluster
 import CosmicCore
 import HRPC
 import HTTP
@@ -53,7 +54,7 @@ struct PublicInferenceService: Service {
   let logger: Logger
 
   func run() async throws {
-    try await swarm.listen()
+    try await swarm.listenTolerantly(logger: logger)
     let port = await swarm.listenAddress?.port ?? 0
     logger.info(
       "listening",

@@ -1,3 +1,4 @@
+import Cluster
 import CosmicCore
 import Crypto
 import HRPC
@@ -77,7 +78,7 @@ final class InferenceAgent: Service {
     swarmConfiguration.firewall = { key in key == workerKey || authorized.contains(key) }
     let swarm = Swarm(dht: dht, keyPair: keyPair, configuration: swarmConfiguration)
     do {
-      try await swarm.listen()
+      try await swarm.listenTolerantly(logger: logger)
     } catch {
       await dht.destroy()
       throw AgentStartError("the swarm cannot listen: \(error)")

@@ -37,17 +37,23 @@ struct ServiceUnderTest: Sendable, CustomTestStringConvertible {
       name: "wrk-server-k8s-nvidia", servesHTTP: false, otherListeners: ["cluster"],
       setup: .peers(.worker, arguments: ["--rack-id", "rack-1"])),
     ServiceUnderTest(
-      name: "proxy-inference", servesHTTP: true, otherListeners: ["cluster"], needsRedis: true,
+      name: "proxy-inference", servesHTTP: true, otherListeners: ["cluster", "public-hrpc"], needsRedis: true,
       setup: .peers(.proxyInference, arguments: ["--api-key-pepper-file", "{dir}/pepper"])),
-    ServiceUnderTest(name: "wrk-agent-instance", servesHTTP: false, setup: .agent(.gpuContainer)),
-    ServiceUnderTest(name: "wrk-agent-inference", servesHTTP: false, setup: .agent(.managedInference)),
+    ServiceUnderTest(
+      name: "wrk-agent-instance", servesHTTP: false, otherListeners: ["swarm"], setup: .agent(.gpuContainer)),
+    // The inference agent is ready once its engine is: the deterministic test engine stands in.
+    ServiceUnderTest(
+      name: "wrk-agent-inference", servesHTTP: false, otherListeners: ["swarm"],
+      otherArguments: [
+        "--engine-command", BuildProducts.directory + "/inference-test-engine --model {model} --port {port}",
+      ], setup: .agent(.managedInference)),
     ServiceUnderTest(
       name: "dht-node", servesHTTP: false, otherListeners: ["dht"], otherArguments: ["--port", "0"]),
   ]
 
   /// Arguments for a run on free ports with `dataDir` (inside the test directory `dir`), after
   /// writing what `setup` asks for.
-  func arguments(dir: String, dataDir: String) throws -> [String] {
+  func arguments(dir: String, dataDir: String, bootstrap: String = "127.0.0.1:9") throws -> [String] {
     var extra: [String] = []
     switch setup {
     case .none: break
@@ -71,7 +77,10 @@ struct ServiceUnderTest: Sendable, CustomTestStringConvertible {
     case .agent(let kind):
       let config = AgentConfig(
         jobId: "job_0123456789abcdef", node: 0, kind: kind, seed: hexString(RandomBytes.generate(32)),
-        authorizedKeys: [], bootstrap: [], workerKey: hexString(Ed25519KeyPair.generate().publicKey),
+        authorizedKeys: [], bootstrap: [bootstrap],
+        workerKey: hexString(Ed25519KeyPair.generate().publicKey),
+        topic: kind == .managedInference ? hexString(RandomBytes.generate(32)) : nil,
+        endpointId: kind == .managedInference ? "ep_test" : nil,
         model: kind == .managedInference ? "test/model" : nil, gpuCount: 1)
       let path = dir + "/agent.json"
       try JSONEncoder().encode(config).write(to: URL(fileURLWithPath: path))
@@ -99,9 +108,20 @@ func fetch(_ client: HTTPClient, _ target: String, port: Int) async throws -> (s
     let redis = service.needsRedis ? try await RedisServer() : nil
     defer { redis?.stop() }
     let redisArguments = redis.map { ["--redis-port", String($0.port)] } ?? []
+    // An agent is ready once its key is announced: it gets a DHT to announce on.
+    var dht: ServiceProcess?
+    var bootstrap = "127.0.0.1:9"
+    if case .agent = service.setup {
+      let node = try ServiceProcess(
+        try BuildProducts.path("dht-node"),
+        ["--port", "0", "--admin-port", "0", "--data-dir", dir.path + "/dht"])
+      dht = node
+      bootstrap = "127.0.0.1:\(try await node.port(of: "dht"))"
+    }
+    defer { dht?.killIfRunning() }
     let child = try ServiceProcess(
       try BuildProducts.path(service.name),
-      try service.arguments(dir: dir.path, dataDir: dataDir) + redisArguments)
+      try service.arguments(dir: dir.path, dataDir: dataDir, bootstrap: bootstrap) + redisArguments)
     defer { child.killIfRunning() }
     let client = HTTPClient()
     defer { client.shutdown() }

@@ -95,10 +95,20 @@ public actor Swarm {
       try? await listener.run { connection in await self.adopt(connection, relayed: false) }
     }
     await dht.setHandshakeHandler(SwarmHandshakeResponder(swarm: self), publicKey: publicKey)
-    // The refresh loop also retries a first announce that failed.
+    // The refresh loop also retries a first announce that failed (no DHT node reachable yet):
+    // soon and then less often, until one succeeds.
     keyRefresh = Task(executorPreference: configuration.executor) { [weak self, configuration] in
+      var retry = Duration.seconds(1)
       while !Task.isCancelled {
-        guard await Self.sleep(configuration.keyRefreshInterval, configuration: configuration) else { return }
+        if await self?.isKeyAnnounced ?? true {
+          retry = .seconds(1)
+          guard await Self.sleep(configuration.keyRefreshInterval, configuration: configuration) else {
+            return
+          }
+        } else {
+          guard (try? await Task.sleep(for: retry)) != nil else { return }
+          retry = min(retry * 2, configuration.keyRefreshInterval)
+        }
         await self?.refreshKeyAnnounce()
       }
     }
@@ -123,6 +133,9 @@ public actor Swarm {
       host: configuration.listenHost, port: configuration.listenPort, keyPair: keyPair,
       configuration: configuration.transport, firewall: configuration.firewall)
   }
+
+  /// Whether the key's announce reached at least one DHT node.
+  var isKeyAnnounced: Bool { !keyRelays.isEmpty }
 
   private func refreshKeyAnnounce() async {
     guard !destroyed else { return }
