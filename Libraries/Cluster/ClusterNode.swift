@@ -210,8 +210,7 @@ public final class ClusterNode: OpsStore, Service {
       await refreshAdmittedWriters()
       let extra = admittedWriters.all
       for key in wanted + extra where key != me && link(for: key) == nil {
-        // The lower key dials, so both sides do not race to open duplicate connections; the
-        // higher one dials too when the lower one stays silent (it may be down or newer).
+        // Both sides dial a missing peer; when both connections land, the swarm keeps one.
         do {
           _ = try await swarm.connect(publicKey: key)
         } catch {
