@@ -167,8 +167,9 @@ func fetch(_ client: HTTPClient, _ target: String, port: Int) async throws -> (s
     }
 
     child.terminate()
-    let status = await child.waitForExit(timeout: .seconds(5))
-    #expect(status == 0, "stderr: \(child.standardError)")
+    // Within the services' 15 s shutdown deadline (seven services stop at once in this test).
+    let status = await child.waitForExit(timeout: .seconds(15))
+    #expect(status == 0, "stderr: \(child.standardError) last lines: \(child.lines.suffix(5))")
     let objects = child.lines.map { ServiceProcess.json($0) }
     #expect(!objects.isEmpty && objects.allSatisfy { $0 != nil }, "every stdout line is JSON: \(child.lines)")
     for case let object? in objects {
