@@ -49,6 +49,10 @@ struct AppNodeConfiguration: ServiceConfiguration {
   static let publicPortOption = ConfigOption(
     "public-hrpc-port", valueName: "N", help: "port of the public HRPC swarm listener (0 = a free port)",
     default: "0")
+  static let publicBootstrapOption = ConfigOption(
+    "public-bootstrap", valueName: "LIST",
+    help: "DHT bootstrap nodes (host:port, comma-separated) that /api/v1/connect hands to CLIs outside the"
+      + " deployment's network (default: peers.json's bootstrap list)")
   static let userRateOption = ConfigOption(
     "requests-per-user", valueName: "N", help: "authenticated requests per user per minute", default: "600")
   static let clientRateOption = ConfigOption(
@@ -64,7 +68,7 @@ struct AppNodeConfiguration: ServiceConfiguration {
       redisHostOption, redisPortOption, redisPasswordOption, adminNameOption, adminPasswordOption,
       originsOption, insecureCookieOption, peersOption, clusterHostOption, clusterPortOption,
       publicHostOption,
-      publicPortOption, userRateOption, clientRateOption, loginAttemptsOption,
+      publicPortOption, publicBootstrapOption, userRateOption, clientRateOption, loginAttemptsOption,
     ]
   }
 
@@ -79,6 +83,7 @@ struct AppNodeConfiguration: ServiceConfiguration {
   var clusterPort = 0
   var publicHost = "127.0.0.1"
   var publicPort = 0
+  var publicBootstrap: [String]? = nil
   var requestsPerUser = 600
   var requestsPerClient = 1200
   var loginAttempts = 5
@@ -111,6 +116,13 @@ struct AppNodeConfiguration: ServiceConfiguration {
     config.clusterPort = reader.port(clusterPortOption, default: 0)
     config.publicHost = reader.host(publicHostOption, default: "127.0.0.1")
     config.publicPort = reader.port(publicPortOption, default: 0)
+    if let list = reader.optionalString(publicBootstrapOption) {
+      let entries = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+      if let bad = entries.first(where: { PeersFile.splitHostPort($0) == nil }) {
+        reader.report("public-bootstrap: '\(bad)' is not host:port")
+      }
+      config.publicBootstrap = entries
+    }
     config.requestsPerUser = reader.int(userRateOption, default: 600, range: 1...10_000_000)
     config.requestsPerClient = reader.int(clientRateOption, default: 1200, range: 1...10_000_000)
     config.loginAttempts = reader.int(loginAttemptsOption, default: 5, range: 1...10_000_000)
@@ -146,7 +158,8 @@ func buildAppNode(_ config: AppNodeConfiguration, _ context: ServiceContext) thr
       at: (directory as NSString).appendingPathComponent("public-hrpc.key"), using: &random)
     let publicKeyPair = try Ed25519KeyPair(seed: publicSeed)
     cluster = (configuration, publicKeyPair)
-    connectInfo = ConnectInfo(hrpcPublicKey: hexString(publicKeyPair.publicKey), bootstrap: peers.bootstrap)
+    connectInfo = ConnectInfo(
+      hrpcPublicKey: hexString(publicKeyPair.publicKey), bootstrap: config.publicBootstrap ?? peers.bootstrap)
   }
   let api = AppAPI(store: accounts, redis: redis, pepper: pepper, settings: settings)
   let jobs = JobsAPI(plane: nil, expectsPlane: cluster != nil, connectInfo: connectInfo)

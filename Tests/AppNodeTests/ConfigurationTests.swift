@@ -39,6 +39,7 @@ struct ConfigurationTests {
       ["--admin-password", "long-enough-secret"],
       ["--admin-name", "root", "--admin-password", "short"],
       ["--redis-port", "70000"],
+      ["--public-bootstrap", "dht.example.com:49737,nowhere"],
     ])
   func problems(arguments: [String]) {
     let (_, problems) = read(arguments)
@@ -52,5 +53,13 @@ struct ConfigurationTests {
     #expect(configuration.redis.host == "127.0.0.1" && configuration.redis.port == 6379)
     #expect(configuration.admin == nil)
     #expect(!configuration.insecureCookie)
+  }
+
+  @Test("the bootstrap list /connect hands out can be the public one")
+  func publicBootstrap() {
+    let (configuration, problems) = read(["--public-bootstrap", "203.0.113.7:49737, 203.0.113.8:49737"])
+    #expect(problems.isEmpty)
+    #expect(configuration.publicBootstrap == ["203.0.113.7:49737", "203.0.113.8:49737"])
+    #expect(read([]).0.publicBootstrap == nil)
   }
 }
