@@ -153,15 +153,18 @@ import Wire
       relaying.cancel()
     }
     let fixture = try await SwarmFixture.start()
-    // Reachable and offering a relay: the client connects directly, and the server's pairing
-    // request at the relay is withdrawn once the direct connection arrives.
+    // Reachable and offering a relay: the client connects directly, and the server does not stay
+    // waiting at the relay once the direct connection arrives.
     let server = try await fixture.swarm { $0.relay = relay.info }
     let client = try await fixture.swarm()
     try await server.listen()
     let connection = try await client.connect(publicKey: server.publicKey)
     #expect(!connection.isRelayed)
-    let withdrawn = await eventually { relay.stats.withdrawn == 1 && relay.stats.waiting == 0 }
-    #expect(withdrawn)
+    // Nothing is left waiting at the relay: the pairing request was withdrawn, or (when the direct
+    // connection won the race) never sent.
+    let settled = await eventually { relay.stats.waiting == 0 }
+    #expect(settled)
+    #expect(relay.stats.withdrawn <= 1)
     #expect(relay.stats.paired == 0)
     await fixture.destroy(client, server)
   }
