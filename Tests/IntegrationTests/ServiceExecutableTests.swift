@@ -273,7 +273,8 @@ func fetch(_ client: HTTPClient, _ target: String, port: Int) async throws -> (s
     let second = try ServiceProcess(
       try BuildProducts.path("wrk-ork"), ["--admin-port", String(port), "--data-dir", dir.path + "/b"])
     defer { second.killIfRunning() }
-    #expect(await second.waitForExit() == 1)
+    // Within the 15 s shutdown deadline of the services it had started.
+    #expect(await second.waitForExit(timeout: .seconds(20)) == 1)
     #expect(second.lines.contains { $0.contains("\"msg\":\"cannot listen\"") })
     first.terminate()
     #expect(await first.waitForExit() == 0)
