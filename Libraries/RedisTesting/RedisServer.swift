@@ -8,8 +8,8 @@ import RedisClient
 public final class RedisServer: @unchecked Sendable {
   // @unchecked Sendable: `process` is replaced only by `kill()`/`restart()`, which a test calls from
   // one task at a time, and read under `lock`.
-  /// The loopback port the server listens on.
-  public let port: Int
+  /// The loopback port the server listens on (chosen once, in `init`).
+  public private(set) var port: Int
   /// The server's temporary working directory (AOF, pid file, log).
   public let directory: URL
   private let extraArguments: [String]
@@ -27,7 +27,16 @@ public final class RedisServer: @unchecked Sendable {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     port = try await RedisServer.freePort()
     extraArguments = arguments
-    try await start()
+    // A free port can be taken by another process between being picked and being bound; a server
+    // that exits at start-up is tried again on a fresh port (a few times) before giving up.
+    for attempt in 1... {
+      do {
+        try await start()
+        return
+      } catch let failure as TestFailure where failure.exitedAtStart && attempt < 5 {
+        port = try await RedisServer.freePort()
+      }
+    }
   }
 
   deinit {
@@ -71,7 +80,8 @@ public final class RedisServer: @unchecked Sendable {
     let deadline = ContinuousClock.now + .seconds(10)
     while ContinuousClock.now < deadline {
       if !process.isRunning {
-        throw TestFailure("redis-server exited at start: \(log)")
+        process.reap()
+        throw TestFailure("redis-server exited at start: \(log)", exitedAtStart: true)
       }
       if let connection = try? await TCPConnection.connect(
         host: "127.0.0.1", port: port, timeout: .milliseconds(200))
@@ -196,6 +206,11 @@ public final class ChildProcess: @unchecked Sendable {
 public struct TestFailure: Error, CustomStringConvertible {
   /// The message.
   public let description: String
+  /// Whether the server process exited while starting (a port taken meanwhile, for one).
+  public let exitedAtStart: Bool
   /// A failure with `description` as its message.
-  public init(_ description: String) { self.description = description }
+  public init(_ description: String, exitedAtStart: Bool = false) {
+    self.description = description
+    self.exitedAtStart = exitedAtStart
+  }
 }
