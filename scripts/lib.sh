@@ -7,7 +7,7 @@ SHARED="$(cd "$ROOT/.." && pwd)/shared"
 # Debian packages every build and test needs; later features append to this list.
 BASE_PACKAGES=(libsodium-dev libssl-dev libcurl4-openssl-dev libhiredis-dev libnghttp2-dev pkg-config
   redis-server redis-tools caddy wrk openssh-server openssh-client bubblewrap tmux iproute2 python3-pip
-  curl procps openssl xxd)
+  curl procps openssl xxd nftables)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
