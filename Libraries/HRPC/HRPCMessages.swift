@@ -117,14 +117,17 @@ public struct HRPCResponse: Sendable, Equatable {
     }
   }
 
-  /// Decodes a message body. An error without a code gets `REQUEST_ERROR` (as older servers send).
+  /// Decodes a message body. An error without a code (or with an empty one) gets `REQUEST_ERROR`
+  /// (as older servers send).
   public static func decode(_ body: ArraySlice<UInt8>) throws(WireError) -> HRPCResponse {
     var r = WireReader(body)
     let flags = try r.readUInt8()
     let id = try r.readUInt()
     guard flags & 1 != 0 else { return HRPCResponse(id: id, result: .success(r.readRawSlice())) }
     let message = try r.readString()
-    let code = flags & 2 != 0 ? try r.readString() : HRPCError.Code.requestError
+    let sentCode = flags & 2 != 0 ? try r.readString() : ""
+    // An empty code is no code (`encoded()` leaves flag 2 off for it): both read as REQUEST_ERROR.
+    let code = sentCode.isEmpty ? HRPCError.Code.requestError : sentCode
     var causeMessage: String?
     var causeCode: String?
     if flags & 4 != 0 {
