@@ -19,6 +19,10 @@ struct ProxySettings: Sendable {
   var healthInterval: Duration = .seconds(2)
   /// The header whose value pins a client to one replica (empty: no affinity).
   var affinityHeader = "X-Session-Affinity"
+  /// Invalid API keys a client may present per minute before it is refused (429) for a while,
+  /// whatever key it presents (0: no limit). The client is its address, or the address its
+  /// loopback reverse proxy forwards for, or its swarm key over HRPC.
+  var keyGuessesPerMinute = 30
 }
 
 /// What the proxy derives from one store view: endpoints by owner, open endpoints, and the
@@ -88,6 +92,7 @@ final class InferenceProxy: HTTPResponder, Sendable {
   let usage: UsageRecorder
   private let digester: APIKeyDigester
   private let limits: RedisLimits?
+  private let guesses: KeyGuessLimiter?
   private let logger: Logger
   private let snapshot = Mutex<ProxySnapshot?>(nil)
   /// API-key records read from the current snapshot, by digest (cleared with every refresh).
@@ -108,6 +113,8 @@ final class InferenceProxy: HTTPResponder, Sendable {
     self.settings = settings
     self.digester = APIKeyDigester(pepper: pepper)
     self.limits = limits
+    self.guesses =
+      settings.keyGuessesPerMinute > 0 ? KeyGuessLimiter(perMinute: settings.keyGuessesPerMinute) : nil
     self.logger = logger
     self.now = now
     self.trustedKeys = trustedKeys
@@ -267,15 +274,29 @@ final class InferenceProxy: HTTPResponder, Sendable {
     return nil
   }
 
-  /// The caller: a valid key's record, or an OpenAI-style 401.
-  private func authenticate(_ key: String, _ snapshot: ProxySnapshot) -> Result<APIKeyDigest, OpenAIError> {
+  /// The caller: a valid key's record, an OpenAI-style 401 (counted against the client's key
+  /// guesses), or 429 when the client presented too many invalid keys lately.
+  private func authenticate(_ key: String, _ snapshot: ProxySnapshot, request: HTTPRequest) -> Result<
+    APIKeyDigest, OpenAIError
+  > {
+    let client = Self.guessClient(request)
+    if let guesses, let retryAfter = guesses.refusal(client) {
+      counters.limited.inc()
+      var error = OpenAIError(
+        429, "Too many invalid API keys from this client; retry later.", type: "rate_limit_error",
+        code: "too_many_invalid_keys")
+      error.retryAfterSeconds = retryAfter
+      return .failure(error)
+    }
     guard let digest = digester.digest(of: key), let record = cachedKey(digest, snapshot) else {
+      guesses?.failed(client)
       counters.unauthorized.inc()
       return .failure(
         OpenAIError(
           401, "Incorrect API key provided.", type: "invalid_request_error", code: "invalid_api_key"))
     }
     guard !record.revoked else {
+      guesses?.failed(client)
       counters.unauthorized.inc()
       return .failure(
         OpenAIError(401, "This API key was revoked.", type: "invalid_request_error", code: "invalid_api_key"))
@@ -303,7 +324,7 @@ final class InferenceProxy: HTTPResponder, Sendable {
       ).response
     }
     let record: APIKeyDigest
-    switch authenticate(key, snapshot) {
+    switch authenticate(key, snapshot, request: request) {
     case .success(let r): record = r
     case .failure(let e): return e.response
     }
@@ -357,7 +378,7 @@ final class InferenceProxy: HTTPResponder, Sendable {
     var call: Call
     if let key = Self.presentedKey(request.headers) {
       let record: APIKeyDigest
-      switch authenticate(key, snapshot) {
+      switch authenticate(key, snapshot, request: request) {
       case .success(let r): record = r
       case .failure(let e): return e.response
       }
@@ -483,6 +504,21 @@ final class InferenceProxy: HTTPResponder, Sendable {
     case .success(let upstream):
       return await relay(upstream, call: call)
     }
+  }
+
+  /// Who presents API keys, for the guess limit: the peer's address, except that a loopback peer
+  /// (the reverse proxy in front, which sets `X-Forwarded-For` to its client) stands for the last
+  /// address it forwards for. Over the public HRPC mode the peer is `swarm-<key>`.
+  static func guessClient(_ request: HTTPRequest) -> String {
+    var peer = request.context.remoteAddress
+    if let colon = peer.lastIndex(of: ":"), !peer.hasSuffix("]") { peer = String(peer[..<colon]) }
+    if peer.hasPrefix("["), peer.hasSuffix("]") { peer = String(peer.dropFirst().dropLast()) }
+    let loopback = peer.hasPrefix("127.") || peer == "::1" || peer == "localhost"
+    if loopback, let forwarded = request.headers["X-Forwarded-For"]?.split(separator: ",").last {
+      let address = forwarded.trimmingCharacters(in: .whitespaces)
+      if !address.isEmpty { return address }
+    }
+    return peer
   }
 
   static func clientIP(_ request: HTTPRequest) -> String {

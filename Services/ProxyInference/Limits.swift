@@ -1,5 +1,6 @@
 import CosmicCore
 import RedisClient
+import Synchronization
 
 /// A request refused by a limit: 429 with `Retry-After`.
 struct LimitRefusal: Error, Sendable {
@@ -77,5 +78,58 @@ struct RedisLimits: Sendable {
 
   private func budgetKey(_ subject: String) -> String {
     "inference:tokens:\(subject):\(now() / 86_400_000)"
+  }
+}
+
+/// Failed API-key attempts per client, in memory (each proxy replica on its own): a token bucket
+/// of `perMinute` failures that refills continuously. A client whose bucket is empty is refused
+/// (429) before any key it presents is checked, so guessing keys costs a minute per `perMinute`
+/// guesses; clients elsewhere are unaffected.
+final class KeyGuessLimiter: Sendable {
+  /// Failures allowed per minute (and in a burst) per client.
+  let perMinute: Int
+  /// Clients remembered at most; beyond it the ones whose buckets refilled are forgotten.
+  let maxClients: Int
+  private let clock = ContinuousClock()
+  private let buckets = Mutex<[String: (tokens: Double, at: ContinuousClock.Instant)]>([:])
+
+  init(perMinute: Int, maxClients: Int = 100_000) {
+    precondition(perMinute > 0, "perMinute must be positive")
+    self.perMinute = perMinute
+    self.maxClients = maxClients
+  }
+
+  private var perSecond: Double { Double(perMinute) / 60 }
+
+  private func tokens(_ bucket: (tokens: Double, at: ContinuousClock.Instant)?, now: ContinuousClock.Instant)
+    -> Double
+  {
+    guard let bucket else { return Double(perMinute) }
+    let elapsed = now - bucket.at
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return min(Double(perMinute), bucket.tokens + seconds * perSecond)
+  }
+
+  /// Seconds until `client` may present a key again; nil when it may now.
+  func refusal(_ client: String) -> Int? {
+    let now = clock.now
+    let left = buckets.withLock { tokens($0[client], now: now) }
+    guard left < 1 else { return nil }
+    return max(1, Int(((1 - left) / perSecond).rounded(.up)))
+  }
+
+  /// Clients remembered now.
+  var clientCount: Int { buckets.withLock { $0.count } }
+
+  /// Records a key `client` presented that authenticated nothing.
+  func failed(_ client: String) {
+    let now = clock.now
+    buckets.withLock { buckets in
+      buckets[client] = (max(0, tokens(buckets[client], now: now) - 1), now)
+      if buckets.count > maxClients {
+        buckets = buckets.filter { tokens($0.value, now: now) < Double(perMinute) }
+        if buckets.count > maxClients { buckets.removeAll() }
+      }
+    }
   }
 }

@@ -8,6 +8,8 @@ struct OpenAIError: Error, Sendable {
   let message: String
   let type: String
   let code: String
+  /// Sent as `Retry-After` (429).
+  var retryAfterSeconds: Int? = nil
 
   init(_ status: Int, _ message: String, type: String, code: String) {
     self.status = status
@@ -17,7 +19,10 @@ struct OpenAIError: Error, Sendable {
   }
 
   var response: HTTPResponse {
-    JSONBody.response(status, ["error": ["message": message, "type": type, "code": code, "param": NSNull()]])
+    var response = JSONBody.response(
+      status, ["error": ["message": message, "type": type, "code": code, "param": NSNull()]])
+    if let retryAfterSeconds { response.headers.set("Retry-After", String(retryAfterSeconds)) }
+    return response
   }
 
   static func response(_ status: Int, _ message: String, type: String, code: String) -> HTTPResponse {

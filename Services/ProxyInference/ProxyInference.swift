@@ -43,6 +43,10 @@ struct ProxyInferenceConfiguration: ServiceConfiguration {
   static let affinityOption = ConfigOption(
     "affinity-header", valueName: "NAME", help: "header pinning a client to one replica (empty: none)",
     default: "X-Session-Affinity")
+  static let keyGuessesOption = ConfigOption(
+    "key-guesses-per-minute", valueName: "N",
+    help: "invalid API keys a client may present per minute before it gets 429 for a while (0 = unlimited)",
+    default: "30")
   static let publicHostOption = ConfigOption(
     "public-hrpc-host", valueName: "HOST", help: "host of the public HRPC inference swarm listener",
     default: "127.0.0.1")
@@ -53,7 +57,8 @@ struct ProxyInferenceConfiguration: ServiceConfiguration {
   static var serviceOptions: [ConfigOption] {
     HTTPListenOptions.options(defaultPort: defaultHTTP.port) + [
       peersOption, pepperOption, listenHostOption, listenPortOption, redisHostOption, redisPortOption,
-      redisPasswordOption, openRateOption, attemptsOption, headTimeoutOption, affinityOption,
+      redisPasswordOption, openRateOption, keyGuessesOption, attemptsOption, headTimeoutOption,
+      affinityOption,
       publicHostOption,
       publicPortOption,
     ]
@@ -86,6 +91,7 @@ struct ProxyInferenceConfiguration: ServiceConfiguration {
     settings.maxAttempts = reader.int(attemptsOption, default: 3, range: 1...10)
     settings.headTimeout = .seconds(reader.int(headTimeoutOption, default: 120, range: 1...3600))
     settings.affinityHeader = reader.string(affinityOption, default: "X-Session-Affinity")
+    settings.keyGuessesPerMinute = reader.int(keyGuessesOption, default: 30, range: 0...1_000_000)
     return ProxyInferenceConfiguration(
       common: common, http: http, peersPath: peers ?? "", pepperPath: pepper ?? "",
       listenHost: reader.host(listenHostOption, default: "127.0.0.1"),
