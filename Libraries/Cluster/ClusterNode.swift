@@ -70,6 +70,7 @@ public final class ClusterNode: OpsStore, Service {
   private let logger: Logger
   private let links = Mutex<[[UInt8]: PeerLink]>([:])
   private let admittedWriters = KeySet()
+  private let reportedRefusals = Mutex<Set<String>>([])
 
   /// Opens the store (reading the local log and the journal back) and the DHT node; `run()`
   /// connects.
@@ -228,10 +229,27 @@ public final class ClusterNode: OpsStore, Service {
       try? await Task.sleep(for: configuration.pushInterval)
       await pushToAll()
       await journal.sync(from: replica, excluding: publicKey)
+      await reportRefusals()
       if ContinuousClock.now - lastJournal > .seconds(2) {
         await journal.flush()
         lastJournal = .now
       }
+    }
+  }
+
+  /// Logs each operation the base refused (once): a refused intent or report is lost work, and the
+  /// reason is what an operator needs.
+  private func reportRefusals() async {
+    let recent = await replica.rejections.suffix(256)
+    for rejection in recent {
+      let id = "\(hexString(rejection.writer)):\(rejection.length):\(rejection.reason)"
+      guard reportedRefusals.withLock({ $0.insert(id).inserted }) else { continue }
+      logger.warning(
+        "operation refused",
+        [
+          "writer": .string(name(of: rejection.writer)), "length": .int(Int(rejection.length)),
+          "position": .int(rejection.position), "reason": .string(rejection.reason),
+        ])
     }
   }
 
@@ -261,7 +279,21 @@ public final class ClusterNode: OpsStore, Service {
   private func adopt(_ connection: SwarmConnection) {
     let remote = connection.remotePublicKey
     let isPeer = role(of: remote) != nil
-    let link = PeerLink(connection: connection, replicate: isPeer ? replica : nil)
+    // Base nodes carry no signature of their writer: a peer may hand over only its own nodes,
+    // except an indexer (app-node, wrk-ork), which relays every writer's (a replica catching up
+    // gets writers that are offline from it). So a worker, proxy or the DHT witness cannot pass
+    // off operations as another writer's.
+    let relays = configuration.peers.opsIndexers.contains(remote)
+    let logger = self.logger
+    let link = PeerLink(
+      connection: connection, replicate: isPeer ? replica : nil,
+      admitsWriter: { relays || $0 == remote },
+      dropped: { writer in
+        // Routine: every peer pushes all the nodes it holds; the writers send theirs directly.
+        logger.debug(
+          "dropped base nodes a peer offered as another writer's",
+          ["peer": .string(hexString(remote)), "writer": .string(hexString(writer))])
+      })
     let previous = links.withLock { links in
       let old = links[remote]
       links[remote] = link
@@ -312,12 +344,21 @@ final class PeerLink: Sendable {
   let connection: SwarmConnection
   let mux: Protomux
   private let replica: OpsReplica?
+  private let admitsWriter: @Sendable ([UInt8]) -> Bool
+  private let dropped: @Sendable ([UInt8]) -> Void
   private let replication = Mutex<BaseReplication<OpsOperations>?>(nil)
   private let rpcClient = Mutex<Task<HRPCClient?, Never>?>(nil)
 
-  init(connection: SwarmConnection, replicate replica: OpsReplica?) {
+  /// A link replicating `replica` (nil: no store access) and accepting inbound nodes of the
+  /// writers `admitsWriter` allows (the others are dropped and reported to `dropped`).
+  init(
+    connection: SwarmConnection, replicate replica: OpsReplica?,
+    admitsWriter: @escaping @Sendable ([UInt8]) -> Bool, dropped: @escaping @Sendable ([UInt8]) -> Void
+  ) {
     self.connection = connection
     self.replica = replica
+    self.admitsWriter = admitsWriter
+    self.dropped = dropped
     mux = Protomux(stream: connection)
   }
 
@@ -330,7 +371,8 @@ final class PeerLink: Sendable {
       if let replica {
         group.addTask {
           guard let channel = try? await self.mux.open(protocolName: "cosmicac/ops") else { return }
-          let exchange = BaseReplication(base: replica, stream: ChannelMessageStream(channel))
+          let stream = ChannelMessageStream(channel, admitsWriter: self.admitsWriter, dropped: self.dropped)
+          let exchange = BaseReplication(base: replica, stream: stream)
           self.replication.withLock { $0 = exchange }
           _ = try? await exchange.push()
           do { try await exchange.run() } catch {
