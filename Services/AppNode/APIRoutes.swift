@@ -118,7 +118,7 @@ final class APIRoutes: Sendable {
       for parameter in route.parameters where parameter.location == .header {
         if let value = request.headers[parameter.name] { params[parameter.key] = value }
       }
-      let client = clientHost(request.context.remoteAddress)
+      let client = clientAddress(request)
       if route.eventStream {
         let caller = try await service.authorize(route, token: token, viaCookie: viaCookie, client: client)
         guard let caller else { throw AppError.unauthenticated() }
@@ -145,6 +145,19 @@ final class APIRoutes: Sendable {
       guard let name = decode(parts[0]), !name.isEmpty else { return nil }
       return (name, parts.count > 1 ? decode(parts[1]) ?? "" : "")
     }
+  }
+
+  /// The client of a request for the per-client limits: the peer's address, except that a
+  /// loopback peer (the reverse proxy in front, which sets `X-Forwarded-For` to its client) stands
+  /// for the last address it forwards for — else every client behind it would share one budget.
+  static func clientAddress(_ request: HTTPRequest) -> String {
+    let peer = clientHost(request.context.remoteAddress)
+    let loopback = peer.hasPrefix("127.") || peer == "::1" || peer == "localhost"
+    if loopback, let forwarded = request.headers["X-Forwarded-For"]?.split(separator: ",").last {
+      let address = forwarded.trimmingCharacters(in: .whitespaces)
+      if !address.isEmpty { return address }
+    }
+    return peer
   }
 
   /// The host part of `host:port` (IPv6 `[a:b]:port` too).
