@@ -511,6 +511,29 @@ struct PasswordGuessingTests {
     #expect(try await fixture.redis.command("KEYS", "session:*").array?.count == 1)
   }
 
+  @Test(
+    "behind the loopback reverse proxy each forwarded client has its own login budget; another peer's X-Forwarded-For is ignored"
+  )
+  func forwardedClients() async throws {
+    let fixture = try await APIFixture(loginAttempts: 2, controlPlane: false)
+    func login(_ name: String, from peer: String, forwardedFor: String?) async throws -> Int {
+      try await fixture.call(
+        .post, "/api/v1/auth/login", json: ["name": name, "password": "guess-123"],
+        headers: forwardedFor.map { [("X-Forwarded-For", $0)] } ?? [], from: peer
+      ).status
+    }
+    // Through the proxy (a loopback peer): 2 attempts per forwarded client, whatever it claims
+    // earlier in the chain.
+    #expect(try await login("ghost-a", from: "127.0.0.1:4000", forwardedFor: "203.0.113.5") == 401)
+    #expect(try await login("ghost-b", from: "127.0.0.1:4001", forwardedFor: "1.2.3.4, 203.0.113.5") == 401)
+    #expect(try await login("ghost-c", from: "127.0.0.1:4002", forwardedFor: "203.0.113.5") == 429)
+    #expect(try await login("ghost-d", from: "127.0.0.1:4003", forwardedFor: "198.51.100.8") == 401)
+    // A peer that is not loopback is itself the client, whatever header it sends.
+    #expect(try await login("ghost-e", from: "192.0.2.1:4000", forwardedFor: "10.0.0.1") == 401)
+    #expect(try await login("ghost-f", from: "192.0.2.1:4001", forwardedFor: "10.0.0.2") == 401)
+    #expect(try await login("ghost-g", from: "192.0.2.1:4002", forwardedFor: "10.0.0.3") == 429)
+  }
+
   @Test("a name locked out by failed logins over HTTP stays locked over HRPC and from every address")
   func lockoutAcrossTransports() async throws {
     let fixture = try await APIFixture(
