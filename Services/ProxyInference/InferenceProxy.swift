@@ -279,7 +279,7 @@ final class InferenceProxy: HTTPResponder, Sendable {
   private func authenticate(_ key: String, _ snapshot: ProxySnapshot, request: HTTPRequest) -> Result<
     APIKeyDigest, OpenAIError
   > {
-    let client = Self.guessClient(request)
+    let client = Self.clientIP(request)
     if let guesses, let retryAfter = guesses.refusal(client) {
       counters.limited.inc()
       var error = OpenAIError(
@@ -506,10 +506,11 @@ final class InferenceProxy: HTTPResponder, Sendable {
     }
   }
 
-  /// Who presents API keys, for the guess limit: the peer's address, except that a loopback peer
-  /// (the reverse proxy in front, which sets `X-Forwarded-For` to its client) stands for the last
-  /// address it forwards for. Over the public HRPC mode the peer is `swarm-<key>`.
-  static func guessClient(_ request: HTTPRequest) -> String {
+  /// The client of a request for the per-client limits (API-key guesses, open endpoints): the
+  /// peer's address, except that a loopback peer (the reverse proxy in front, which sets
+  /// `X-Forwarded-For` to its client) stands for the last address it forwards for; any other
+  /// peer's `X-Forwarded-For` is ignored. Over the public HRPC mode the peer is `swarm-<key>`.
+  static func clientIP(_ request: HTTPRequest) -> String {
     var peer = request.context.remoteAddress
     if let colon = peer.lastIndex(of: ":"), !peer.hasSuffix("]") { peer = String(peer[..<colon]) }
     if peer.hasPrefix("["), peer.hasSuffix("]") { peer = String(peer.dropFirst().dropLast()) }
@@ -519,15 +520,6 @@ final class InferenceProxy: HTTPResponder, Sendable {
       if !address.isEmpty { return address }
     }
     return peer
-  }
-
-  static func clientIP(_ request: HTTPRequest) -> String {
-    if let forwarded = request.headers["X-Forwarded-For"]?.split(separator: ",").first {
-      return forwarded.trimmingCharacters(in: .whitespaces)
-    }
-    let remote = request.context.remoteAddress
-    if let colon = remote.lastIndex(of: ":") { return String(remote[..<colon]) }
-    return remote
   }
 
   private func release(_ call: Call, tokens: Int) async {
