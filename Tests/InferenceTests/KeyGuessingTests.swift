@@ -3,6 +3,8 @@ import Foundation
 import HRPC
 import HTTP
 import InferenceTesting
+import RedisClient
+import RedisTesting
 import ServiceKit
 import Swarm
 import Testing
@@ -159,6 +161,37 @@ private func guessedKey() -> String {
     guesser.close()
     honest.close()
     await f.stop()
+  }
+
+  @Test(
+    "an open endpoint's per-client limit follows the same client: invented X-Forwarded-For from a non-loopback peer does not reset it"
+  )
+  func openEndpointClient() async throws {
+    let redis = try await RedisServer()
+    let client = RedisClient(configuration: redis.configuration())
+    let limits = RedisLimits(redis: client, openRequestsPerMinute: 2, now: { 1_000 })
+    let f = try await Fixture.make(
+      limits: limits, options: EndpointOptions(name: "open", requireAuthorization: false))
+    func call(remote: String, forwardedFor: String?) async throws -> Int {
+      var headers: HTTPHeaders = ["Content-Type": "application/json"]
+      if let forwardedFor { headers.add("X-Forwarded-For", forwardedFor) }
+      var request = HTTPRequest(
+        method: .post, target: "/v1/chat/completions", headers: headers,
+        body: Array(try JSONSerialization.data(withJSONObject: chat("m-a", "x"))))
+      request.context.remoteAddress = remote
+      return await f.proxy.proxy.respond(to: request).status.code
+    }
+    var spoofed: [Int] = []
+    for index in 0..<3 {
+      spoofed.append(try await call(remote: "192.0.2.7:5000", forwardedFor: "10.0.0.\(index)"))
+    }
+    #expect(spoofed == [200, 200, 429])
+    // Behind the loopback reverse proxy, each forwarded client has its own budget.
+    #expect(try await call(remote: "127.0.0.1:6000", forwardedFor: "203.0.113.1") == 200)
+    #expect(try await call(remote: "127.0.0.1:6001", forwardedFor: "203.0.113.2") == 200)
+    await f.stop()
+    client.close()
+    redis.stop()
   }
 
   @Test("the bucket refills: a client waits its Retry-After and may try again")
