@@ -484,6 +484,45 @@ struct SecuritySweepTests {
   }
 }
 
+@Suite("app-node public HRPC under hostile input")
+struct PublicRPCHostileTests {
+  @Test(
+    "oversized, non-JSON and deeply nested calls are refused as invalid_json before any route runs; other clients are served"
+  )
+  func hostileEnvelopes() async throws {
+    let f = try await SweepFixture()
+    let admin = try await f.login("root", APIFixture.adminPassword)
+    let hostile = try await f.publicClient()
+    let bodies: [(String, [UInt8])] = [
+      ("2 MiB", Array(#"{"token":""#.utf8) + [UInt8](repeating: 0x61, count: 2 << 20) + Array(#""}"#.utf8)),
+      ("not JSON", [0xFF, 0xFE, 0x00, 0x01] + [UInt8](repeating: 0x80, count: 4096)),
+      (
+        "200000 levels deep",
+        [UInt8](repeating: 0x5B, count: 200_000) + [UInt8](repeating: 0x5D, count: 200_000)
+      ),
+      ("a JSON array", Array("[1,2,3]".utf8)),
+    ]
+    for (name, body) in bodies {
+      for method in [PublicMethod.getMe, PublicMethod.createUser, PublicMethod.login] {
+        do {
+          _ = try await hostile.callSlice(method, body[...], timeout: .seconds(20))
+          Issue.record("\(method) with \(name) succeeded")
+        } catch {
+          #expect(
+            error.causeCode == "invalid_json" && error.context == "400", "\(method) with \(name): \(error)")
+        }
+      }
+    }
+    #expect(await f.base.api.store.allUsers().count == 1)
+    // The same connection and a fresh one still work.
+    let call = Array(try JSONSerialization.data(withJSONObject: ["token": admin]))
+    let me = try await hostile.callSlice(PublicMethod.getMe, call[...], timeout: .seconds(20))
+    #expect(String(decoding: me, as: UTF8.self).contains(#""name":"root""#))
+    let other = try await f.publicClient()
+    #expect(try await other.callSlice(PublicMethod.getMe, call[...], timeout: .seconds(20)).count > 0)
+  }
+}
+
 @Suite("app-node password guessing")
 struct PasswordGuessingTests {
   @Test(
