@@ -31,6 +31,8 @@ private final class SecurityCluster: Sendable {
   let tasks: [Task<Void, any Error>]
   let orkKey = Ed25519KeyPair.generate()
   let witnessKey = Ed25519KeyPair.generate()
+  /// A key app-node admits besides its peers (as a worker admits its agents).
+  let agentKey = Ed25519KeyPair.generate()
   /// Calls of app-node's internal `echo` method, by caller.
   let echoCallers = Callers()
 
@@ -46,14 +48,16 @@ private final class SecurityCluster: Sendable {
         .init(name: "dht-node", role: .witness, publicKey: hexString(witnessKey.publicKey)),
       ],
       bootstrap: await testnet.bootstrap.map { "\($0.host):\($0.port)" })
+    let agent = agentKey.publicKey
     func start(_ role: ServiceRole, _ keyPair: Ed25519KeyPair, _ peers: PeersFile) async throws -> ClusterNode
     {
       let directory = NSTemporaryDirectory() + "cluster-security-" + UUID().uuidString
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+      var configuration = ClusterConfiguration(
+        role: role, keyPair: keyPair, peers: peers, dataDirectory: directory)
+      if role == .appNode { configuration.admitExtra = { $0 == agent } }
       return try await ClusterNode(
-        configuration: ClusterConfiguration(
-          role: role, keyPair: keyPair, peers: peers, dataDirectory: directory),
-        logger: .init(label: role.rawValue, level: .error))
+        configuration: configuration, logger: .init(label: role.rawValue, level: .error))
     }
     app = try await start(.appNode, appKey, peers)
     worker = try await start(.worker, workerKey, peers)
@@ -61,6 +65,9 @@ private final class SecurityCluster: Sendable {
     app.rpc.registerJSON("echo", access: .write) { (context, request: Echo) in
       callers.add(context.remotePublicKey)
       return Echo(text: request.text + "!")
+    }
+    app.agentRPC.registerJSON("agent.ping", access: .write) { (_, request: Echo) in
+      Echo(text: request.text + "?")
     }
     let app = self.app
     let worker = self.worker
@@ -74,6 +81,19 @@ private final class SecurityCluster: Sendable {
     configuration.bootstrap = await testnet.bootstrap
     let dht = try await DHTNode.start(configuration)
     return (Swarm(dht: dht, keyPair: keyPair), dht)
+  }
+
+  /// `swarm`'s connection to `key`, retried while the DHT does not know `key` yet.
+  func connect(_ swarm: Swarm, to key: [UInt8]) async throws -> SwarmConnection {
+    let deadline = ContinuousClock.now + .seconds(20)
+    while true {
+      do {
+        return try await swarm.connect(publicKey: key)
+      } catch {
+        if ContinuousClock.now > deadline { throw error }
+        try await Task.sleep(for: .milliseconds(100))
+      }
+    }
   }
 
   /// The worker calls app-node's `echo` (the node serves its peers).
@@ -116,9 +136,18 @@ private let hostileRequest: [UInt8] =
     let outsiderKey = Ed25519KeyPair.generate()
     let (swarm, dht) = try await cluster.swarm(outsiderKey)
     var reached = false
+    var outcomes: [String] = []
     for _ in 0..<3 {
-      // The dial either fails or yields a connection the node closes right after the handshake.
-      guard let connection = try? await swarm.connect(publicKey: cluster.app.publicKey) else { continue }
+      // The dial either fails at the handshake or yields a connection the node closes right after
+      // it (the node is announced: the worker found it).
+      let connection: SwarmConnection
+      do {
+        connection = try await swarm.connect(publicKey: cluster.app.publicKey)
+        outcomes.append("connected")
+      } catch {
+        outcomes.append("\(error)")
+        continue
+      }
       let mux = Protomux(stream: connection)
       let running = Task { await mux.run() }
       if let channel = try? await mux.open(protocolName: "protomux-rpc", id: cluster.app.publicKey) {
@@ -134,6 +163,7 @@ private let hostileRequest: [UInt8] =
       running.cancel()
     }
     #expect(!reached, "an outsider's RPC channel was opened")
+    #expect(outcomes.contains { !$0.contains("peer_not_found") }, "the node was never found: \(outcomes)")
     #expect(cluster.echoCallers.all == [cluster.worker.publicKey], "the outsider's call ran")
     // Nor can it reach the store: its own and forged nodes need a connection the node never keeps.
     #expect(await cluster.app.view().allRacks().isEmpty)
@@ -146,12 +176,50 @@ private let hostileRequest: [UInt8] =
   }
 
   @Test(
+    "an extra key (an agent) reaches only the agent RPC: the internal methods do not exist for it and the ops base is not offered to it"
+  )
+  func agentSeesNoInternals() async throws {
+    let cluster = try await SecurityCluster()
+    let (swarm, dht) = try await cluster.swarm(cluster.agentKey)
+    let connection = try await cluster.connect(swarm, to: cluster.app.publicKey)
+    let mux = Protomux(stream: connection)
+    let running = Task { await mux.run() }
+    let channel = try await mux.open(protocolName: "protomux-rpc", id: cluster.app.publicKey)
+    let client = HRPCClient(channel: channel)
+    Task { await client.run() }
+    let pong: Echo = try await client.callJSON("agent.ping", Echo(text: "agent"), timeout: .seconds(10))
+    #expect(pong == Echo(text: "agent?"))
+    await #expect(throws: HRPCError.unknownMethod) {
+      let _: Echo = try await client.callJSON("echo", Echo(text: "agent"), timeout: .seconds(10))
+    }
+    // The node never opens the ops channel for it: an open does not pair (or is rejected).
+    let paired = await withTaskGroup(of: Bool.self) { group in
+      group.addTask { (try? await mux.open(protocolName: "cosmicac/ops")) != nil }
+      group.addTask {
+        try? await Task.sleep(for: .seconds(2))
+        return false
+      }
+      let first = await group.next() ?? false
+      mux.close()
+      group.cancelAll()
+      return first
+    }
+    #expect(!paired, "an agent was offered the ops base")
+    #expect(cluster.echoCallers.all.isEmpty)
+    #expect(try await cluster.peerEcho("peer") == Echo(text: "peer!"))
+    running.cancel()
+    await swarm.destroy()
+    await dht.destroy()
+    await cluster.stop()
+  }
+
+  @Test(
     "a peer that is not a writer (the DHT witness) appending ops is refused by the ops base, and cannot pass off ops as another writer's"
   )
   func nonWriterRefused() async throws {
     let cluster = try await SecurityCluster()
     let (swarm, dht) = try await cluster.swarm(cluster.witnessKey)
-    let connection = try await swarm.connect(publicKey: cluster.app.publicKey)
+    let connection = try await cluster.connect(swarm, to: cluster.app.publicKey)
     let mux = Protomux(stream: connection)
     let running = Task { await mux.run() }
     let ops = try await mux.open(protocolName: "cosmicac/ops")
