@@ -71,6 +71,7 @@ public final class ClusterNode: OpsStore, Service {
   private let links = Mutex<[[UInt8]: PeerLink]>([:])
   private let admittedWriters = KeySet()
   private let reportedRefusals = Mutex<Set<String>>([])
+  private let serving = Flag()
 
   /// Opens the store (reading the local log and the journal back) and the DHT node; `run()`
   /// connects.
@@ -153,9 +154,26 @@ public final class ClusterNode: OpsStore, Service {
 
   // MARK: Running
 
+  /// Returns once `run()` listens (its key announced, or announcing in the background), so that
+  /// what judges peers by their silence starts its clocks only when they can reach this service.
+  public func waitUntilServing() async {
+    while !serving.isSet && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
+  }
+
   /// Listens by key, dials every peer, replicates and serves until cancelled.
   public func run() async throws {
-    try await swarm.listenTolerantly(logger: logger)
+    // The loops start first: dialing the peers and replicating need no announce, which can take
+    // seconds while the DHT still routes to nodes that died (a restart after a crash, say).
+    let loops = [
+      Task { await self.acceptLoop() }, Task { await self.dialLoop() }, Task { await self.pushLoop() },
+    ]
+    do {
+      try await swarm.listenTolerantly(logger: logger)
+    } catch {
+      for loop in loops { loop.cancel() }
+      throw error
+    }
+    serving.set()
     if let address = await swarm.listenAddress {
       logger.info(
         "listening",
@@ -165,9 +183,6 @@ public final class ClusterNode: OpsStore, Service {
           "role": .string(configuration.role.rawValue),
         ])
     }
-    let loops = [
-      Task { await self.acceptLoop() }, Task { await self.dialLoop() }, Task { await self.pushLoop() },
-    ]
     await waitUntilCancelled()
     // Loops may be inside a dial that takes seconds to fail; they are not waited for.
     for loop in loops { loop.cancel() }

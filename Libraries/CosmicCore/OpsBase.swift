@@ -135,6 +135,9 @@ public struct OpsOperations: ViewOperations {
     }
   }
 
+  /// The lifecycle events app-node writes for a user's command, always with the desired state.
+  static let userCommands: Set<JobEvent> = [.stop, .start, .delete]
+
   /// Why wrk-ork may not apply a command event to `job` (nil when it may): it only carries out
   /// the desired state, and only a job no worker holds is marked deleted by it.
   static func orchestratorRefusal(_ event: JobEvent, job: Job, store: ViewStore) -> String? {
@@ -202,6 +205,12 @@ public struct OpsOperations: ViewOperations {
         return .rejected(refusal)
       }
       switch JobLifecycle.transition(job.phase, event) {
+      case .refused where role == .appNode && Self.userCommands.contains(event):
+        // app-node checked the command against its own view; in the merged order another
+        // writer's event may have come first (a lost heartbeat, say). The desired state written in
+        // the same batch is the user's intent and must not be lost with it: wrk-ork carries it
+        // out once the phase allows.
+        return .applied
       case .refused: return .rejected("\(event.name) refused in \(job.phase.rawValue)")
       case .unchanged: return .applied
       case .move(let phase):

@@ -210,7 +210,8 @@ actor Orchestrator {
   private let alerts: AlertDispatcher?
   private let clock: @Sendable () -> UInt64
   private let logger: Logger
-  private let startedAt: UInt64
+  /// When this process began judging workers by their silence: `run()` (ms since the epoch).
+  private let startedAt: Mutex<UInt64>
   nonisolated let metrics: OrkMetrics
 
   /// Liveness per worker (hex key) and the racks each serves, behind a lock so heartbeats are
@@ -241,7 +242,7 @@ actor Orchestrator {
     self.alerts = alerts
     self.clock = clock
     self.logger = logger
-    self.startedAt = clock()
+    self.startedAt = Mutex(clock())
     (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
   }
 
@@ -250,6 +251,10 @@ actor Orchestrator {
   /// Reconciles on every store change, nudge and heartbeat, and every `reconcileInterval`, until
   /// the task is cancelled.
   func run() async {
+    // A worker that never heart-beat to this process is judged from now, not from its creation:
+    // the cluster node may have taken a while to reach the peers.
+    let now = clock()
+    startedAt.withLock { $0 = now }
     let changes = store.changes()
     let wake = self.wake
     let interval = settings.reconcileInterval
@@ -314,7 +319,7 @@ actor Orchestrator {
   /// Whether the worker (hex key) is lost: silent for the timeout since its last heartbeat, or
   /// since wrk-ork started when none came yet.
   nonisolated func isLost(worker: String, now: UInt64) -> Bool {
-    let since = registry.liveness(worker)?.lastSeen ?? startedAt
+    let since = registry.liveness(worker)?.lastSeen ?? startedAt.withLock { $0 }
     return now > since + UInt64(milliseconds(settings.heartbeatTimeout))
   }
 

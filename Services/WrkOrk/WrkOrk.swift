@@ -125,7 +125,11 @@ struct WrkOrkService: Service {
     defer { context.health.setReady("cluster", false) }
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await node.run() }
-      group.addTask { await orchestrator.run() }
+      group.addTask {
+        // Workers are judged by their heartbeats only once they can reach this service.
+        await node.waitUntilServing()
+        await orchestrator.run()
+      }
       try await group.next()
       group.cancelAll()
       try await group.waitForAll()

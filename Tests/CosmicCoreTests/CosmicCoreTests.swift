@@ -216,6 +216,42 @@ func spec(_ name: String = "train") -> JobSpec {
     #expect(base.rejections.last?.reason == "retry not allowed")
   }
 
+  @Test func aUsersCommandMergedAfterALostHeartbeatKeepsItsDesiredState() throws {
+    var base = opsBase()
+    base.write(
+      OpsOperation.createJob(Job(id: "j1", owner: "u1", idempotencyKey: "k", spec: spec(), createdAt: 1000))
+        .encoded, by: appNode)
+    let rack = Rack(
+      id: "r1", workerKey: hexString(key(workerA)), location: "us", provider: "local",
+      gpuModel: "GH100_H100_SXM5_80GB", gpuCount: 8, pricePerGpuHour: 2)
+    base.write(OpsOperation.registerRack(rack).encoded, by: wrkOrk)
+    base.write(OpsOperation.jobEvent(jobId: "j1", event: .schedule, at: 1100).encoded, by: wrkOrk)
+    base.write(
+      OpsOperation.place(
+        Placement(jobId: "j1", workerKey: hexString(key(workerA)), rackIds: ["r1"], at: 1200)
+      )
+      .encoded, by: wrkOrk)
+    base.write(OpsOperation.jobEvent(jobId: "j1", event: .provisioned, at: 1300).encoded, by: workerA)
+    base.write(OpsOperation.jobEvent(jobId: "j1", event: .started, at: 1400).encoded, by: workerA)
+    // wrk-ork's lost heartbeat lands first in the merged order; app-node's stop (checked against a
+    // view where the job ran) comes after it, in phase `unknown`, where `stop` is no transition.
+    base.write(OpsOperation.jobEvent(jobId: "j1", event: .heartbeatLost, at: 1500).encoded, by: wrkOrk)
+    let rejectedBefore = base.rejectedCount
+    base.append(
+      [
+        OpsOperation.setDesired(jobId: "j1", desired: .stopped, at: 1600).encoded,
+        OpsOperation.jobEvent(jobId: "j1", event: .stop, at: 1600).encoded,
+      ], by: key(appNode))
+    base.update()
+    let job = try #require(base.view.job("j1"))
+    #expect(base.rejectedCount == rejectedBefore)
+    #expect(job.desired == .stopped)
+    #expect(job.phase == .unknown)
+    // Another writer's event that is no transition is still refused.
+    base.write(OpsOperation.jobEvent(jobId: "j1", event: .provisioned, at: 1700).encoded, by: workerA)
+    #expect(base.rejections.last?.reason == "provisioned refused in unknown")
+  }
+
   @Test func usageCountsEachRecordIdOnceInHourlyBuckets() throws {
     var a = opsBase()
     var b = opsBase()
