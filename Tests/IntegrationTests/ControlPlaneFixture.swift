@@ -6,15 +6,22 @@ import HTTP
 import RedisTesting
 import Testing
 
-/// The embedded control plane as real processes on loopback with ephemeral ports: redis, a
-/// dht-node, app-node, wrk-ork and one worker (provider `local`), wired by a `peers.json` made
-/// here the way `scripts/keygen` makes it.
+/// The embedded control plane as real processes on loopback with ephemeral ports: redis, one or
+/// more dht-nodes, app-node, wrk-ork, one worker (provider `local`) and optionally proxy-inference,
+/// wired by a `peers.json` made here the way `scripts/keygen` makes it.
 final class ControlPlane: @unchecked Sendable {
   struct Options {
     var rackGPUs = 4
     var pricePerGpuHour = 1.0
     var gpuQuota = 0
     var workerArguments: [String] = []
+    /// DHT nodes (each bootstraps from the first; peers.json lists them all).
+    var dhtNodes = 1
+    /// Runs proxy-inference (and gives the worker the test engine for Managed Inference jobs).
+    var proxy = false
+    /// A data directory per service name instead of one under the temporary directory (e.g. a
+    /// small tmpfs for disk-full tests).
+    var dataDirectories: [String: String] = [:]
   }
 
   let directory: TemporaryDirectory
@@ -22,13 +29,31 @@ final class ControlPlane: @unchecked Sendable {
   let client = HTTPClient()
   let adminPassword = "admin-password-\(UUID().uuidString.prefix(8))"
   let options: Options
-  private(set) var dht: ServiceProcess!
-  private(set) var appNode: ServiceProcess!
-  private(set) var wrkOrk: ServiceProcess!
-  private(set) var worker: ServiceProcess!
+  /// The DHT nodes, in start order.
+  private(set) var dhts: [ServiceProcess] = []
+  /// The first DHT node.
+  var dht: ServiceProcess! { dhts.first }
+  /// The UDP ports of the DHT nodes (kept across restarts).
+  private(set) var dhtPorts: [Int] = []
+  /// proxy-inference, when `options.proxy`.
+  private(set) var proxy: ServiceProcess? {
+    didSet { retire(oldValue) }
+  }
+  /// proxy-inference's HTTP port (kept across restarts).
+  private(set) var proxyPort = 0
+  private(set) var appNode: ServiceProcess! {
+    didSet { retire(oldValue) }
+  }
+  private(set) var wrkOrk: ServiceProcess! {
+    didSet { retire(oldValue) }
+  }
+  private(set) var worker: ServiceProcess! {
+    didSet { retire(oldValue) }
+  }
+  /// Processes replaced by a restart (their output, for failure messages).
+  private(set) var retired: [(String, ServiceProcess)] = []
   private(set) var apiPort = 0
   private(set) var peersPath = ""
-  private var dhtPort = 0
 
   init(_ options: Options = Options()) async throws {
     self.options = options
@@ -44,26 +69,89 @@ final class ControlPlane: @unchecked Sendable {
   }
 
   private func startAll() async throws {
-    dht = try ServiceProcess(
-      try BuildProducts.path("dht-node"),
-      ["--port", "0", "--admin-port", "0", "--data-dir", directory.path + "/dht-node"])
-    dhtPort = try await dht.port(of: "dht", timeout: .seconds(60))
+    for index in 0..<max(1, options.dhtNodes) {
+      dhtPorts.append(0)
+      dhts.append(try startDHT(index))
+      dhtPorts[index] = try await dhts[index].port(of: "dht", timeout: .seconds(60))
+    }
     var peers: [PeersFile.Peer] = []
-    for (name, role) in [("app-node", ServiceRole.appNode), ("wrk-ork", .wrkOrk), ("worker", .worker)] {
-      let keyPair = try Self.writeIdentity(directory.path + "/" + name)
+    var members = [("app-node", ServiceRole.appNode), ("wrk-ork", .wrkOrk), ("worker", .worker)]
+    if options.proxy { members.append(("proxy-inference", .proxyInference)) }
+    for (name, role) in members {
+      let keyPair = try Self.writeIdentity(dataDirectory(name))
       peers.append(.init(name: name, role: role, publicKey: hexString(keyPair.publicKey)))
     }
+    // The API-key pepper app-node digests keys with and proxy-inference checks them with.
+    guard
+      FileManager.default.createFile(
+        atPath: pepperPath, contents: Data(RandomBytes.generate(32)), attributes: [.posixPermissions: 0o600])
+    else { throw CocoaError(.fileWriteUnknown) }
     let rack = Rack(
       id: "rack-1", workerKey: peers[2].publicKey, location: "us", provider: "local", gpuModel: "H100",
       gpuCount: options.rackGPUs, pricePerGpuHour: options.pricePerGpuHour)
     peersPath = directory.path + "/peers.json"
-    try PeersFile(peers: peers, racks: [rack], bootstrap: ["127.0.0.1:\(dhtPort)"]).save(path: peersPath)
+    try PeersFile(peers: peers, racks: [rack], bootstrap: dhtPorts.map { "127.0.0.1:\($0)" }).save(
+      path: peersPath)
     try startAppNode()
     try startWrkOrk()
     try startWorker()
     apiPort = try await appNode.port(of: "http", timeout: .seconds(60))
+    if options.proxy {
+      try startProxy()
+      proxyPort = try await proxy!.port(of: "http", timeout: .seconds(60))
+    }
   }
 
+  private func retire(_ process: ServiceProcess?) {
+    guard let process else { return }
+    retired.append((process.process.executableURL?.lastPathComponent ?? "?", process))
+  }
+
+  /// Every output line (restarted processes' included) of the executable `name` containing `text`.
+  func lines(of name: String, containing text: String) -> [String] {
+    let current: [ServiceProcess?] = [appNode, wrkOrk, worker, proxy] + dhts.map { Optional($0) }
+    let all =
+      retired.filter { $0.0 == name }.map(\.1)
+      + current.compactMap { $0 }.filter {
+        $0.process.executableURL?.lastPathComponent == name
+      }
+    return all.flatMap { $0.lines + $0.standardError.split(separator: "\n").map(String.init) }.filter {
+      $0.contains(text)
+    }
+  }
+
+  /// The data directory of the service `name` (`dht-node`, `dht-node-1`, `app-node`, …).
+  func dataDirectory(_ name: String) -> String {
+    options.dataDirectories[name] ?? directory.path + "/" + name
+  }
+
+  /// app-node's API-key pepper file.
+  var pepperPath: String { dataDirectory("app-node") + "/api-pepper" }
+
+  /// Starts DHT node `index` on its recorded port (0 the first time), bootstrapping from the others.
+  @discardableResult
+  func startDHT(_ index: Int) throws -> ServiceProcess {
+    let name = index == 0 ? "dht-node" : "dht-node-\(index)"
+    let others = dhtPorts.enumerated().filter { $0.offset != index && $0.element != 0 }.map {
+      "127.0.0.1:\($0.element)"
+    }
+    let process = try ServiceProcess(
+      try BuildProducts.path("dht-node"),
+      ["--port", String(dhtPorts[index]), "--admin-port", "0", "--data-dir", dataDirectory(name)]
+        + (others.isEmpty ? [] : ["--bootstrap", others.joined(separator: ",")]))
+    if index < dhts.count { dhts[index] = process }
+    return process
+  }
+
+  /// Starts proxy-inference on its recorded HTTP port (0 the first time).
+  func startProxy() throws {
+    proxy = try ServiceProcess(
+      try BuildProducts.path("proxy-inference"),
+      common("proxy-inference") + [
+        "--http-port", String(proxyPort), "--redis-port", String(redis.port), "--api-key-pepper-file",
+        pepperPath,
+      ])
+  }
   /// Writes a fresh identity seed (0600) into `dataDirectory` and returns its key pair.
   static func writeIdentity(_ dataDirectory: String) throws -> Ed25519KeyPair {
     try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
@@ -77,14 +165,15 @@ final class ControlPlane: @unchecked Sendable {
   }
 
   func common(_ name: String) -> [String] {
-    ["--data-dir", directory.path + "/" + name, "--admin-port", "0", "--peers", peersPath]
+    ["--data-dir", dataDirectory(name), "--admin-port", "0", "--peers", peersPath]
   }
 
   func startAppNode() throws {
     appNode = try ServiceProcess(
       try BuildProducts.path("app-node"),
       common("app-node") + [
-        "--http-port", "0", "--redis-port", String(redis.port), "--admin-name", "admin", "--insecure-cookie",
+        "--http-port", String(apiPort), "--redis-port", String(redis.port), "--admin-name", "admin",
+        "--insecure-cookie",
         "true",
       ], environment: ["COSMICAC_ADMIN_PASSWORD": adminPassword])
   }
@@ -103,20 +192,25 @@ final class ControlPlane: @unchecked Sendable {
       common("worker") + [
         "--rack-id", "rack-1", "--agent-dir", BuildProducts.directory, "--reconcile-interval", "500ms",
         "--usage-interval", "1s", "--stop-grace", "2s",
-      ] + options.workerArguments)
+      ] + (options.proxy ? ["--inference-engine", BuildProducts.directory + "/inference-test-engine"] : [])
+        + options.workerArguments)
   }
 
   /// Every process's output, for a failed expectation.
   var logs: String {
-    [("app-node", appNode), ("wrk-ork", wrkOrk), ("worker", worker)].map { name, process in
+    var named: [(String, ServiceProcess?)] = [("app-node", appNode), ("wrk-ork", wrkOrk), ("worker", worker)]
+    if let proxy { named.append(("proxy-inference", proxy)) }
+    for (index, dht) in dhts.enumerated() { named.append(("dht-node \(index)", dht)) }
+    return named.map { name, process in
       "--- \(name)\n" + (process?.lines.suffix(40).joined(separator: "\n") ?? "") + "\n"
         + (process?.standardError ?? "")
     }.joined(separator: "\n")
   }
 
   func stop() {
-    for process in [worker, wrkOrk, appNode, dht] { process?.terminate() }
-    for process in [worker, wrkOrk, appNode, dht] {
+    let all = [proxy, worker, wrkOrk, appNode] + dhts.map { Optional($0) }
+    for process in all { process?.terminate() }
+    for process in all {
       if let process, process.process.isRunning {
         let deadline = Date().addingTimeInterval(10)
         while process.process.isRunning && Date() < deadline { usleep(20_000) }
