@@ -125,7 +125,7 @@ func startDHT(_ count: Int) async throws -> [DHTNode] {
     let port = try FreePort.pick()
     var settings = EngineSettings(
       command: engineCommand(
-        template: engineBinary + " --model {model} --port {port} --startup-delay-ms 300", vllm: "vllm",
+        template: engineBinary + " --model {model} --port {port} --startup-delay-ms 1500", vllm: "vllm",
         model: "org/model", host: "127.0.0.1", port: port, gpuCount: 1, serving: nil),
       port: port)
     settings.healthInterval = .milliseconds(100)
@@ -140,7 +140,8 @@ func startDHT(_ count: Int) async throws -> [DHTNode] {
       configPath: configPath, keyReloadInterval: .milliseconds(200))
     let running = Task { try await agent.run() }
 
-    // Loading first, then ready, as the worker hears it.
+    // Loading first, then ready, as the worker hears it (the engine takes 1.5 s to start, so the
+    // first heartbeat finds it loading even when reaching the worker through the DHT is slow).
     #expect(await eventually(.seconds(20)) { beats.last?.state == "ready" })
     #expect(beats.all.first?.state == "loading")
     #expect(beats.last?.jobId == "job_0123456789abcdef" && beats.last?.load != nil)
