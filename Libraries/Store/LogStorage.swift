@@ -72,11 +72,18 @@ public final class FileLogStorage: LogStorage {
     self.path = path
     self.preallocationChunk = preallocationChunk
     let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw StoreError.io("open \(path): errno \(errno)") }
+    guard fd >= 0 else { throw Self.failure("open", path) }
     self.fd = fd
   }
 
   deinit { close(fd) }
+
+  /// An I/O error naming the call, the file and what `errno` says (e.g. "No space left on device",
+  /// "Read-only file system"), for an operator to act on.
+  private static func failure(_ call: String, _ path: String) -> StoreError {
+    let code = errno
+    return StoreError.io("\(call) \(path): \(String(cString: strerror(code))) (errno \(code))")
+  }
 
   /// Writes all of `bytes` at `offset`.
   public func write(_ bytes: [UInt8], at offset: UInt64) throws(StoreError) {
@@ -87,7 +94,7 @@ public final class FileLogStorage: LogStorage {
       }
       if n < 0 {
         if errno == EINTR { continue }
-        throw StoreError.io("write \(path): errno \(errno)")
+        throw Self.failure("write", path)
       }
       done += n
     }
@@ -103,7 +110,7 @@ public final class FileLogStorage: LogStorage {
       }
       if n < 0 {
         if errno == EINTR { continue }
-        throw StoreError.io("read \(path): errno \(errno)")
+        throw Self.failure("read", path)
       }
       if n == 0 { break }
       done += n
@@ -114,18 +121,18 @@ public final class FileLogStorage: LogStorage {
 
   /// `fdatasync`.
   public func sync() throws(StoreError) {
-    guard fdatasync(fd) == 0 else { throw StoreError.io("fdatasync \(path): errno \(errno)") }
+    guard fdatasync(fd) == 0 else { throw Self.failure("fdatasync", path) }
   }
 
   /// `ftruncate`.
   public func truncate(to size: UInt64) throws(StoreError) {
-    guard ftruncate(fd, off_t(size)) == 0 else { throw StoreError.io("ftruncate \(path): errno \(errno)") }
+    guard ftruncate(fd, off_t(size)) == 0 else { throw Self.failure("ftruncate", path) }
   }
 
   /// `fstat`'s size.
   public func size() throws(StoreError) -> UInt64 {
     var st = stat()
-    guard fstat(fd, &st) == 0 else { throw StoreError.io("fstat \(path): errno \(errno)") }
+    guard fstat(fd, &st) == 0 else { throw Self.failure("fstat", path) }
     return UInt64(st.st_size)
   }
 }
