@@ -178,6 +178,22 @@ final class ControlPlane: @unchecked Sendable {
       ], environment: ["COSMICAC_ADMIN_PASSWORD": adminPassword])
   }
 
+  /// Starts app-node again (on its port) and waits until its API answers, with `token` until it
+  /// lists jobs (its cluster is up); stale pooled connections to the previous process are used up
+  /// on the way.
+  func restartAppNode(token: String? = nil) async throws {
+    try startAppNode()
+    _ = try await appNode.port(of: "http", timeout: .seconds(60))
+    let deadline = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < deadline {
+      if let token, let reply = try? await call(.get, "/jobs", token: token), reply.status == 200 { return }
+      if token == nil, let reply = try? await call(.get, "/auth/me"), reply.status < 500 { return }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    Issue.record("app-node did not answer after a restart\n\(logs)")
+    throw CancellationError()
+  }
+
   func startWrkOrk() throws {
     wrkOrk = try ServiceProcess(
       try BuildProducts.path("wrk-ork"),
