@@ -165,7 +165,6 @@ import Testing
     let secret = try #require(graph.node("secret/1")).object.decode(Secret.self)
     let userData = String(decoding: try #require(secret.value("userdata")), as: UTF8.self)
     #expect(userData.hasPrefix("#cloud-config\n"))
-    #expect(userData.contains("wrk-agent-inference --config-file /etc/cosmicac/agent.json"))
     #expect(userData.contains("/models"))
     let bytes = try #require(KubeCloudInit.agentConfig(fromUserData: userData))
     let config = try JSONDecoder().decode(AgentConfig.self, from: Data(bytes))
@@ -176,6 +175,73 @@ import Testing
     let volumes = vm.json[path: ["spec", "template", "spec", "volumes"]]?.arrayValue ?? []
     #expect(volumes.contains { $0[path: ["dataVolume", "name"]] == "model-cache-qwen-qwen3-8b" })
     #expect(try #require(graph.node("vm/1")).needs.contains("model-cache"))
+  }
+
+  /// The agent image's units (`deploy/agent-image/systemd/`), by name.
+  static func imageUnits() throws -> [String: String] {
+    let directory = KubeTestSupport.repoRoot + "/deploy/agent-image/systemd"
+    var units: [String: String] = [:]
+    for name in try FileManager.default.contentsOfDirectory(atPath: directory)
+    where name.hasSuffix(".service") {
+      units[name] = try String(contentsOfFile: directory + "/" + name, encoding: .utf8)
+    }
+    return units
+  }
+
+  /// The `Key=value` lines of a unit whose key is `key`, in order.
+  static func unitValues(_ text: String, _ key: String) -> [String] {
+    text.split(separator: "\n").compactMap { line in
+      line.hasPrefix(key + "=") ? String(line.dropFirst(key.count + 1)) : nil
+    }
+  }
+
+  /// The user data carries the agent config (and the model cache's filesystem) and nothing that
+  /// runs an agent: no unit, no runcmd/bootcmd, no systemctl. The image's units are the only way
+  /// the agent starts, and they start from `agent.json` alone.
+  @Test(arguments: Case.allCases)
+  func theUserDataBringsNoUnitTheImageStartsTheAgent(_ which: Case) throws {
+    let spec = try Self.spec(which)
+    let graph = try KubeJobGraphBuilder.build(spec, settings: KubeTestSupport.settings)
+    let units = try Self.imageUnits()
+    #expect(Set(units.keys) == ["wrk-agent-instance.service", "wrk-agent-inference.service"])
+    // One cloud-init Secret per agent VM (the overlay gateway's own user data is not an agent's).
+    #expect(!spec.nodes.isEmpty)
+    for node in spec.nodes {
+      let secret = try #require(graph.node("secret/\(node.index)")).object.decode(Secret.self)
+      let text = String(decoding: try #require(secret.value("userdata")), as: UTF8.self)
+      #expect(text.hasPrefix("#cloud-config\n"))
+      for word in ["systemd", "systemctl", ".service", "ExecStart", "runcmd", "bootcmd", "wrk-agent"] {
+        #expect(!text.contains(word), "the user data mentions \(word):\n\(text)")
+      }
+      let document = try #require(try KubeYAML.parse(text).objectValue)
+      let inference = spec.kind == .managedInference
+      #expect(Set(document.keys) == (inference ? ["write_files", "fs_setup", "mounts"] : ["write_files"]))
+      let files = document["write_files"]?.arrayValue ?? []
+      #expect(files.count == 1)
+      let file = try #require(files.first)
+      #expect(file["path"] == "/etc/cosmicac/agent.json" && file["permissions"] == "0600")
+      #expect(file["owner"] == "root:root" && file["encoding"] == "b64")
+      if inference {
+        #expect(document["mounts"]?.arrayValue?.first?.arrayValue?.dropFirst().first == "/models")
+      }
+      // Exactly one image unit takes this config: both need only agent.json, and the ExecCondition
+      // (agent-kind) of the config's kind picks the unit.
+      let bytes = try #require(KubeCloudInit.agentConfig(fromUserData: text))
+      let config = try JSONDecoder().decode(AgentConfig.self, from: Data(bytes))
+      var taking: [String] = []
+      for (name, unit) in units.sorted(by: { $0.key < $1.key }) {
+        #expect(Self.unitValues(unit, "ConditionPathExists") == ["/etc/cosmicac/agent.json"], "\(name)")
+        #expect(!unit.contains("=!"), "\(name) has a negated condition (a step-aside)")
+        let start = Self.unitValues(unit, "ExecStart")
+        #expect(start.count == 1 && start[0].contains(" --config-file /etc/cosmicac/agent.json"), "\(name)")
+        let condition = Self.unitValues(unit, "ExecCondition")
+        #expect(condition.count == 1, "\(name)")
+        if condition.first == "/usr/local/lib/cosmicac/agent-kind \(config.kind.rawValue)" {
+          taking.append(name)
+        }
+      }
+      #expect(taking == [inference ? "wrk-agent-inference.service" : "wrk-agent-instance.service"])
+    }
   }
 
   @Test func multiNodeJobsGetInfiniBandThroughMultus() throws {

@@ -6,8 +6,9 @@ import Testing
 
 /// Paths and fixtures shared by the Kube tests.
 enum KubeTestSupport {
-  /// The repository root (three levels above this file).
-  static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+  /// The repository root (three levels above this file, symlinks resolved so a package that links
+  /// the repository's `Tests` finds the real root).
+  static let repoRoot = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
     .deletingLastPathComponent()
     .deletingLastPathComponent().path
 

@@ -1,43 +1,19 @@
-/// The cloud-init userdata of a job VM: writes the agent's `agent.json` (mode 0600) and a systemd
-/// unit that runs the agent with it, and mounts the model cache for inference replicas. It lives
-/// in a Secret because KubeVirt caps inline userdata at 2048 bytes.
+/// The cloud-init userdata of a job VM. It writes only the agent's `agent.json` (mode 0600,
+/// base64) and, for inference replicas, formats and mounts the model cache at `/models`. It
+/// brings no systemd unit and starts nothing: the agent image's own units
+/// (`deploy/agent-image/systemd/`, hardened, enabled in the image) start the agent of the config's
+/// kind once the file exists. It lives in a Secret because KubeVirt caps inline userdata at
+/// 2048 bytes.
 public enum KubeCloudInit {
-  /// The userdata for an agent.
-  public static func userData(
-    agentConfigJSON: [UInt8], agentExecutable: String, modelCacheSerial: String? = nil
-  ) -> String {
-    let unit = """
-      [Unit]
-      Description=CosmicAC agent
-      After=network-online.target
-      Wants=network-online.target
-
-      [Service]
-      ExecStart=\(agentExecutable) --config-file \(KubeNames.agentConfigPath)
-      Restart=always
-      RestartSec=2
-
-      [Install]
-      WantedBy=multi-user.target
-
-      """
-    var files: [KubeJSON] = [
-      [
-        "path": .string(KubeNames.agentConfigPath), "owner": "root:root", "permissions": "0600",
-        "encoding": "b64",
-        "content": .string(Base64.encode(agentConfigJSON)),
-      ],
-      [
-        "path": "/etc/systemd/system/cosmicac-agent.service", "permissions": "0644", "content": .string(unit),
-      ],
+  /// The userdata for an agent: its config and, when `modelCacheSerial` names the model cache
+  /// disk, that disk's filesystem and mount.
+  public static func userData(agentConfigJSON: [UInt8], modelCacheSerial: String? = nil) -> String {
+    let config: KubeJSON = [
+      "path": .string(KubeNames.agentConfigPath), "owner": "root:root", "permissions": "0600",
+      "encoding": "b64",
+      "content": .string(Base64.encode(agentConfigJSON)),
     ]
-    files.sort { ($0["path"]?.stringValue ?? "") < ($1["path"]?.stringValue ?? "") }
-    var document: KubeJSON = [
-      "write_files": .array(files),
-      "runcmd": [
-        ["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "cosmicac-agent.service"],
-      ],
-    ]
+    var document: KubeJSON = ["write_files": [config]]
     if let serial = modelCacheSerial {
       let device = "/dev/disk/by-id/virtio-\(serial)"
       document["fs_setup"] = [["device": .string(device), "filesystem": "ext4", "overwrite": false]]

@@ -47,8 +47,6 @@ public struct KubeGraphSettings: Codable, Sendable, Hashable {
   public var tenantClusterRole = "cosmicac-tenant"
   /// The worker's service account as `namespace/name`, the subject of the tenant RoleBinding.
   public var workerServiceAccount = "cosmicac-system/wrk-server-k8s-nvidia"
-  /// Where the agent binaries live in the images.
-  public var agentDirectory = "/usr/local/bin"
 
   /// The defaults.
   public init() {}
@@ -71,7 +69,7 @@ public struct KubeGraphSettings: Codable, Sendable, Hashable {
   private enum CodingKeys: String, CodingKey {
     case gpuResourceNames, images, inferenceImage, gatewayImage, storageClassName, defaultDiskGb, cpuPerGpu
     case memoryGbPerGpu, infinibandResourceName, infinibandCNIType, overlayBridge, modelCacheGb
-    case modelCacheAccessMode, namespacePrefix, tenantGpuQuota, egressCIDRs, clusterCIDRs, agentDirectory
+    case modelCacheAccessMode, namespacePrefix, tenantGpuQuota, egressCIDRs, clusterCIDRs
     case dhtNamespace, dhtPodName, tenantClusterRole, workerServiceAccount
   }
 
@@ -99,7 +97,6 @@ public struct KubeGraphSettings: Codable, Sendable, Hashable {
     tenantGpuQuota = try c.decodeIfPresent(Int.self, forKey: .tenantGpuQuota) ?? d.tenantGpuQuota
     egressCIDRs = try c.decodeIfPresent([String].self, forKey: .egressCIDRs) ?? d.egressCIDRs
     clusterCIDRs = try c.decodeIfPresent([String].self, forKey: .clusterCIDRs) ?? d.clusterCIDRs
-    agentDirectory = try c.decodeIfPresent(String.self, forKey: .agentDirectory) ?? d.agentDirectory
     dhtNamespace = try c.decodeIfPresent(String.self, forKey: .dhtNamespace) ?? d.dhtNamespace
     dhtPodName = try c.decodeIfPresent(String.self, forKey: .dhtPodName) ?? d.dhtPodName
     tenantClusterRole = try c.decodeIfPresent(String.self, forKey: .tenantClusterRole) ?? d.tenantClusterRole

@@ -129,12 +129,8 @@ public enum KubeJobGraphBuilder {
       var labels = base
       labels[KubeNames.nodeLabel] = String(node.index)
       labels[KubeNames.roleLabel] = role
-      let executable =
-        settings.agentDirectory
-        + (spec.kind == .managedInference ? "/wrk-agent-inference" : "/wrk-agent-instance")
       let userData = KubeCloudInit.userData(
-        agentConfigJSON: node.agentConfigJSON, agentExecutable: executable,
-        modelCacheSerial: cacheVolume == nil ? nil : "models")
+        agentConfigJSON: node.agentConfigJSON, modelCacheSerial: cacheVolume == nil ? nil : "models")
       let secretName = "\(vmName)-cloudinit"
       let secret = Secret(
         metadata: ObjectMeta(name: secretName, namespace: namespace, labels: labels),
