@@ -18,6 +18,9 @@ struct AgentService: Service {
   func run() async throws {
     let logger = context.logger
     var nodeConfig = DHTNodeConfiguration()
+    // The DHT socket binds where the swarm listener does (any address by default): bound to
+    // loopback, it could not reach bootstrap nodes on the machine's network.
+    nodeConfig.host = config.listenHost
     nodeConfig.bootstrap = boot.bootstrap
     nodeConfig.ephemeral = true
     let dht = try await DHTNode.start(nodeConfig)
