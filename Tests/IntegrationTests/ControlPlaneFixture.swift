@@ -22,6 +22,14 @@ final class ControlPlane: @unchecked Sendable {
     /// A data directory per service name instead of one under the temporary directory (e.g. a
     /// small tmpfs for disk-full tests).
     var dataDirectories: [String: String] = [:]
+    /// The address the DHT nodes and every cluster listener bind (and peers.json's bootstrap
+    /// names): an address reachable from network namespaces when some services run in one.
+    var host = "127.0.0.1"
+    /// A network namespace per service name (`wrk-ork`, `worker`): the service (and, for the
+    /// worker, its agents) runs in it through `ip netns exec`.
+    var namespaces: [String: String] = [:]
+    /// The cluster listen address of a namespaced service (its address in the namespace).
+    var listenHosts: [String: String] = [:]
   }
 
   let directory: TemporaryDirectory
@@ -90,7 +98,7 @@ final class ControlPlane: @unchecked Sendable {
       id: "rack-1", workerKey: peers[2].publicKey, location: "us", provider: "local", gpuModel: "H100",
       gpuCount: options.rackGPUs, pricePerGpuHour: options.pricePerGpuHour)
     peersPath = directory.path + "/peers.json"
-    try PeersFile(peers: peers, racks: [rack], bootstrap: dhtPorts.map { "127.0.0.1:\($0)" }).save(
+    try PeersFile(peers: peers, racks: [rack], bootstrap: dhtPorts.map { "\(options.host):\($0)" }).save(
       path: peersPath)
     try startAppNode()
     try startWrkOrk()
@@ -133,11 +141,14 @@ final class ControlPlane: @unchecked Sendable {
   func startDHT(_ index: Int) throws -> ServiceProcess {
     let name = index == 0 ? "dht-node" : "dht-node-\(index)"
     let others = dhtPorts.enumerated().filter { $0.offset != index && $0.element != 0 }.map {
-      "127.0.0.1:\($0.element)"
+      "\(options.host):\($0.element)"
     }
     let process = try ServiceProcess(
       try BuildProducts.path("dht-node"),
-      ["--port", String(dhtPorts[index]), "--admin-port", "0", "--data-dir", dataDirectory(name)]
+      [
+        "--host", options.host, "--port", String(dhtPorts[index]), "--admin-port", "0", "--data-dir",
+        dataDirectory(name),
+      ]
         + (others.isEmpty ? [] : ["--bootstrap", others.joined(separator: ",")]))
     if index < dhts.count { dhts[index] = process }
     return process
@@ -166,6 +177,19 @@ final class ControlPlane: @unchecked Sendable {
 
   func common(_ name: String) -> [String] {
     ["--data-dir", dataDirectory(name), "--admin-port", "0", "--peers", peersPath]
+      + ["--listen-host", options.listenHosts[name] ?? options.host]
+  }
+
+  /// Starts the service `name`'s executable, in its network namespace if it has one.
+  func spawn(_ name: String, _ executable: String, _ arguments: [String], environment: [String: String] = [:])
+    throws -> ServiceProcess
+  {
+    let path = try BuildProducts.path(executable)
+    guard let namespace = options.namespaces[name] else {
+      return try ServiceProcess(path, arguments, environment: environment)
+    }
+    return try ServiceProcess(
+      ChaosSystem.tool("ip"), ["netns", "exec", namespace, path] + arguments, environment: environment)
   }
 
   func startAppNode() throws {
@@ -195,16 +219,16 @@ final class ControlPlane: @unchecked Sendable {
   }
 
   func startWrkOrk() throws {
-    wrkOrk = try ServiceProcess(
-      try BuildProducts.path("wrk-ork"),
+    wrkOrk = try spawn(
+      "wrk-ork", "wrk-ork",
       common("wrk-ork") + [
         "--heartbeat-timeout", "4s", "--reconcile-interval", "500ms", "--gpu-quota", String(options.gpuQuota),
       ])
   }
 
   func startWorker() throws {
-    worker = try ServiceProcess(
-      try BuildProducts.path("wrk-server-k8s-nvidia"),
+    worker = try spawn(
+      "worker", "wrk-server-k8s-nvidia",
       common("worker") + [
         "--rack-id", "rack-1", "--agent-dir", BuildProducts.directory, "--reconcile-interval", "500ms",
         "--usage-interval", "1s", "--stop-grace", "2s",
