@@ -671,7 +671,9 @@ final class InferenceProxy: HTTPResponder, Sendable {
     return HTTPResponse(status: HTTPStatus(upstream.status), headers: headers, stream: events)
   }
 
-  /// Records the usage (once per client request, with a unique id) and releases the limits.
+  /// Records the usage (once per client request, with a unique id) and releases the limits. The
+  /// record is in the store before the response ends: a proxy killed right after a completion
+  /// would otherwise lose the usage the client was told about.
   private func finish(_ call: Call, tokens: Usage?) async {
     let total = (tokens?.prompt ?? 0) + (tokens?.completion ?? 0)
     await release(call, tokens: total)
@@ -682,6 +684,7 @@ final class InferenceProxy: HTTPResponder, Sendable {
         at: now(),
         subject: call.subject, model: call.endpoint.model, tokensIn: tokens.prompt,
         tokensOut: tokens.completion))
+    await usage.flush()
   }
 }
 
