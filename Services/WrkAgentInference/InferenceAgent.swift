@@ -73,6 +73,12 @@ final class InferenceAgent: Service {
     let dht = try await DHTNode.start(dhtConfiguration)
     var swarmConfiguration = SwarmConfiguration()
     swarmConfiguration.listenHost = swarmHost
+    // A DHT node that restarts (a dht-node, or any service's node) forgets the announcements it
+    // held, and a proxy started after that finds this replica only once it announces again: it
+    // re-announces every half minute rather than every ten.
+    swarmConfiguration.topicRefreshInterval = .seconds(30)
+    swarmConfiguration.keyRefreshInterval = .seconds(30)
+    swarmConfiguration.refreshJitter = .seconds(5)
     let authorized = self.authorized
     let workerKey = self.workerKey
     swarmConfiguration.firewall = { key in key == workerKey || authorized.contains(key) }
