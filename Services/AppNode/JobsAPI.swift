@@ -120,7 +120,15 @@ final class JobsAPI: Sendable {
         let failure = (error as? ClusterError) ?? ClusterError.storage("\(error)")
         return .failure(Self.storeError(failure, doing: "create the job"))
       }
-      return .success((await plane.ops.view().job(job.id) ?? job, true))
+      let after = await plane.ops.view()
+      if let applied = after.job(job.id) { return .success((applied, true)) }
+      // Ordering refused it after all: an earlier create with this key (one whose answer a crash
+      // cut, applied only now by a restarted app-node) came first, and that job is the answer, not
+      // one that will never exist.
+      if let existing = after.job(owner: owner, idempotencyKey: key) {
+        return Self.replay(existing, spec: spec)
+      }
+      return .success((job, true))
     }
     let (job, created) = try result.get()
     if created { nudge(job.id) }
