@@ -174,10 +174,16 @@ final class ChaosLoad: Sendable {
         continue
       }
       let begin = ContinuousClock.now
-      guard let reply = try? await plane.call(.get, "/jobs/\(id)", token: token), reply.status == 200,
-        let phase = reply["phase"] as? String
-      else {
-        record(.get, false, since: begin, "get \(id) failed")
+      let reply: ControlPlane.Reply
+      do {
+        reply = try await plane.call(.get, "/jobs/\(id)", token: token)
+      } catch {
+        record(.get, false, since: begin, "get \(id): \(error)")
+        try? await Task.sleep(for: .milliseconds(200))
+        continue
+      }
+      guard reply.status == 200, let phase = reply["phase"] as? String else {
+        record(.get, false, since: begin, "get \(id): \(reply.status) \(String(describing: reply.json))")
         try? await Task.sleep(for: .milliseconds(200))
         continue
       }

@@ -98,7 +98,10 @@ import Testing
               fault: fault, restarted: restarted, timeout: settings.recoveryTimeout)
           else {
             let failures = load.outcomes.withLock { $0.filter { !$0.ok }.suffix(5).map(\.detail) }
-            Issue.record("the load did not recover from \(name): last errors \(failures)\n\(plane.logs)")
+            let refused = plane.lines(of: "app-node", containing: "refused").suffix(5)
+            Issue.record(
+              "the load did not recover from \(name): last errors \(failures); app-node refusals \(refused)\n\(plane.logs)"
+            )
             throw CancellationError()
           }
           if name == "redis" {
