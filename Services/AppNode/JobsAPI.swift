@@ -120,15 +120,26 @@ final class JobsAPI: Sendable {
         let failure = (error as? ClusterError) ?? ClusterError.storage("\(error)")
         return .failure(Self.storeError(failure, doing: "create the job"))
       }
-      let after = await plane.ops.view()
-      if let applied = after.job(job.id) { return .success((applied, true)) }
-      // Ordering refused it after all: an earlier create with this key (one whose answer a crash
-      // cut, applied only now by a restarted app-node) came first, and that job is the answer, not
-      // one that will never exist.
-      if let existing = after.job(owner: owner, idempotencyKey: key) {
-        return Self.replay(existing, spec: spec)
+      // A restarted app-node holds its own earlier operations until their causal past arrives
+      // from its peers, and this one waits behind them: the answer is the job once it is applied,
+      // or the earlier job with this key (a create whose answer a crash cut) when that one came
+      // first; never an id that will not exist.
+      var after = await plane.ops.view()
+      let deadline = ContinuousClock.now + .seconds(10)
+      while after.job(job.id) == nil {
+        if let existing = after.job(owner: owner, idempotencyKey: key), existing.id != job.id {
+          return Self.replay(existing, spec: spec)
+        }
+        guard ContinuousClock.now < deadline else {
+          return .failure(
+            .unavailable(
+              "the job is written but not applied yet (the control plane is catching up after a restart); "
+                + "retry with the same Idempotency-Key"))
+        }
+        try? await Task.sleep(for: .milliseconds(50))
+        after = await plane.ops.view()
       }
-      return .success((job, true))
+      return .success((after.job(job.id) ?? job, true))
     }
     let (job, created) = try result.get()
     if created { nudge(job.id) }
