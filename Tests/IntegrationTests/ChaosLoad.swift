@@ -25,7 +25,8 @@ struct ChaosSettings: Sendable {
 
 /// A figure line for scripts/chaos (which prints every `chaos:` line of the run).
 func chaosReport(_ text: String) {
-  FileHandle.standardOutput.write(Data(("chaos: " + text + "\n").utf8))
+  let line = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+  FileHandle.standardOutput.write(Data(("chaos: " + line + "\n").utf8))
 }
 
 /// The processes under `directory` whose command line names `executable`, counted once per sandbox
