@@ -176,12 +176,21 @@ struct Checker {
     defer { load.resume() }
     let token = load.token
     // A job whose last command's answer was lost: the command may or may not have been applied,
-    // and the API's desired state (which the load would have read next) decides.
+    // and the API's desired state decides, once it holds still (a restarted app-node's view
+    // catches up with its own earlier writes for a few seconds).
     for (id, tracked) in load.jobs.withLock({ $0 }) where tracked.uncertain {
-      let job = try await plane.call(.get, "/jobs/\(id)", token: token)
-      if let desired = job["desired"] as? String {
+      var settled: String?
+      let deadline = ContinuousClock.now + .seconds(120)
+      while ContinuousClock.now < deadline {
+        let job = try await plane.call(.get, "/jobs/\(id)", token: token)
+        let desired = job["desired"] as? String
+        if let desired, job["phase"] as? String == desired, desired == settled { break }
+        settled = job["phase"] as? String == desired ? desired : nil
+        try await Task.sleep(for: .seconds(2))
+      }
+      if let settled {
         load.jobs.withLock {
-          $0[id]?.desired = desired
+          $0[id]?.desired = settled
           $0[id]?.uncertain = false
         }
       }

@@ -257,9 +257,28 @@ final class ControlPlane: @unchecked Sendable {
         process.killIfRunning()
       }
     }
+    killAgents()
     redis.stop()
     client.shutdown()
     directory.cleanup()
+  }
+
+  /// Kills the job agents (sandboxes, agents, engines) still running under this plane's
+  /// directory: a stopped worker leaves its agents to be adopted by the next one, and this plane
+  /// has no next one.
+  private func killAgents() {
+    for _ in 0..<3 {
+      let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+      let pids = entries.compactMap(Int32.init).filter { pid in
+        guard pid != getpid(), let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else {
+          return false
+        }
+        return String(decoding: data, as: UTF8.self).contains(directory.path)
+      }
+      if pids.isEmpty { return }
+      for pid in pids { kill(pid, SIGKILL) }
+      usleep(100_000)
+    }
   }
 
   // MARK: HTTP API
