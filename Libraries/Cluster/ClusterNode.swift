@@ -142,6 +142,10 @@ public final class ClusterNode: OpsStore, Service {
 
   /// Appends one atomic batch and offers it to every connected peer at once.
   public func append(_ operations: [OpsOperation]) async throws(ClusterError) {
+    // The other writers' nodes the new one may name as its causal past go to the journal first:
+    // after a crash right after this append, the node is not left waiting for a past that only
+    // the peers hold (its effect would be missing from this service's view until they answer).
+    await journal.sync(from: replica, excluding: publicKey)
     try await store.append(operations)
     await pushToAll()
   }
