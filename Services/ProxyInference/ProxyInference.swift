@@ -180,6 +180,8 @@ struct ProxyService: Service {
     var cluster = self.cluster
     cluster.admitExtra = { trusted.contains($0) }
     let node = try await ClusterNode(configuration: cluster, logger: context.logger)
+    var settings = self.settings
+    settings.usageJournal = (cluster.dataDirectory as NSString).appendingPathComponent("usage.journal")
     let proxy = InferenceProxy(
       store: node, directory: ClusterReplicaDirectory(node: node, connectTimeout: .seconds(3)),
       pepper: pepper,

@@ -91,9 +91,12 @@ final class SwarmDirectory: ReplicaDirectory, Sendable {
     let proxyDHT = try await DHTNode.start(proxyDHTConfig)
     let swarm = Swarm(dht: proxyDHT, keyPair: proxyPair)
     let swarmDirectory = SwarmDirectory(dht: proxyDHT, swarm: swarm)
+    // Usage journaled as in production (proxy-inference keeps it in its data directory).
+    var settings = ProxySettings()
+    settings.usageJournal = directory + "/usage.journal"
     let proxy = InferenceProxy(
       store: cluster.proxyStore, directory: swarmDirectory, pepper: TestCluster.pepper, limits: nil,
-      logger: quietLogger, metrics: MetricsRegistry())
+      settings: settings, logger: quietLogger, metrics: MetricsRegistry())
     let background = Task { await proxy.run() }
     var http = HTTPServerConfiguration()
     http.maxConnections = 4096
