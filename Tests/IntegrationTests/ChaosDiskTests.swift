@@ -16,12 +16,7 @@ extension ChaosTests {
     let plane = try await ControlPlane(options)
     defer { plane.stop() }
     let token = try await plane.login()
-    var ids: [String] = []
-    for index in 0..<3 {
-      let created = try await plane.call(
-        .post, "/jobs", token: token, body: ControlPlane.containerJob("before-\(index)"))
-      ids.append(try #require(created["id"] as? String, "\(String(describing: created.json))"))
-    }
+    var ids = try await plane.createJobs("before", count: 3, token: token)
     for id in ids { try await plane.waitForPhase(id, token: token, "running") }
 
     // Full. The store preallocates its files, so writes that fit in them still succeed; any that

@@ -100,12 +100,7 @@ extension ChaosTests {
     let plane = try await ControlPlane(options)
     defer { plane.stop() }
     let token = try await plane.login()
-    var ids: [String] = []
-    for index in 0..<3 {
-      let created = try await plane.call(
-        .post, "/jobs", token: token, body: ControlPlane.containerJob("partition-\(index)"))
-      ids.append(try #require(created["id"] as? String, "\(String(describing: created.json))"))
-    }
+    var ids = try await plane.createJobs("partition", count: 3, token: token)
     for id in ids { try await plane.waitForPhase(id, token: token, "running", timeout: .seconds(90)) }
 
     let cutAt = ContinuousClock.now

@@ -339,6 +339,17 @@ final class ControlPlane: @unchecked Sendable {
     return body
   }
 
+  /// Creates `count` GPU Container jobs named `prefix-0`, `prefix-1`, … and returns their ids.
+  func createJobs(_ prefix: String, count: Int, token: String) async throws -> [String] {
+    var ids: [String] = []
+    for index in 0..<count {
+      let created = try await call(
+        .post, "/jobs", token: token, body: Self.containerJob("\(prefix)-\(index)"))
+      ids.append(try #require(created["id"] as? String, "\(String(describing: created.json))"))
+    }
+    return ids
+  }
+
   /// Polls the job until `predicate` holds for it (returns it) or the timeout passes (records an
   /// issue with the last state and the logs).
   @discardableResult

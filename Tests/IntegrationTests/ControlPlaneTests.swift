@@ -4,29 +4,10 @@ import Net
 import Synchronization
 import Testing
 
-/// The job agents the worker runs for this control plane: processes whose command line names
-/// `wrk-agent-instance` and the data directory (the sandbox launcher or the agent itself), counted
-/// once per sandbox (a match whose parent also matches is the same agent).
+/// The job agents the worker runs for this control plane (`wrk-agent-instance` processes under its
+/// data directory, once per sandbox).
 func agentProcesses(under directory: String) -> [Int32] {
-  func commandLine(_ pid: Int32) -> String? {
-    guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
-    return String(decoding: data.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
-  }
-  func matches(_ pid: Int32) -> Bool {
-    guard let line = commandLine(pid) else { return false }
-    return line.contains("wrk-agent-instance") && line.contains(directory)
-  }
-  func parent(_ pid: Int32) -> Int32? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-      let close = stat.lastIndex(of: ")")
-    else { return nil }
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    return fields.count > 1 ? Int32(fields[1]) : nil
-  }
-  let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-  return entries.compactMap(Int32.init).filter { pid in
-    matches(pid) && !(parent(pid).map(matches) ?? false)
-  }
+  processes(named: "wrk-agent-instance", under: directory)
 }
 
 @Suite(.serialized) struct ControlPlaneTests {
