@@ -257,6 +257,10 @@ final class JobsAPI: Sendable {
     let at = clock()
     var batch: [OpsOperation] = []
     switch JobLifecycle.transition(job.phase, command.event) {
+    case .refused where job.phase == .unknown && command != .delete:
+      // Its worker is out of reach: the job may well run on. The intent is kept as the desired
+      // state, and wrk-ork carries it out once the worker is back and the phase allows it.
+      if job.desired != command.desired { batch = [.setDesired(jobId: id, desired: command.desired, at: at)] }
     case .refused:
       throw .illegalState(
         "cannot \(command.rawValue) job \(id): it is \(job.phase.rawValue); \(command.hint)")

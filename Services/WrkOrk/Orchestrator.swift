@@ -316,11 +316,13 @@ actor Orchestrator {
     return now <= seen + UInt64(milliseconds(settings.heartbeatTimeout))
   }
 
-  /// Whether the worker (hex key) is lost: silent for the timeout since its last heartbeat, or
-  /// since wrk-ork started when none came yet.
+  /// Whether the worker (hex key) is lost: silent for the timeout since its last heartbeat, or,
+  /// when none came to this process yet, for twice the timeout since it started judging (a
+  /// restarted wrk-ork first has to be found and dialled again by every worker).
   nonisolated func isLost(worker: String, now: UInt64) -> Bool {
-    let since = registry.liveness(worker)?.lastSeen ?? startedAt.withLock { $0 }
-    return now > since + UInt64(milliseconds(settings.heartbeatTimeout))
+    let timeout = UInt64(milliseconds(settings.heartbeatTimeout))
+    if let seen = registry.liveness(worker)?.lastSeen { return now > seen + timeout }
+    return now > startedAt.withLock { $0 } + 2 * timeout
   }
 
   private nonisolated func healthyRackIds(_ racks: some Sequence<Rack>, now: UInt64) -> Set<String> {

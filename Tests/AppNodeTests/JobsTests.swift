@@ -245,6 +245,25 @@ struct JobsTests {
     }
   }
 
+  @Test("a stop while the job's worker is out of reach (unknown) is kept as the desired state")
+  func stopWhileUnknown() async throws {
+    let fixture = try await APIFixture()
+    let token = try await fixture.adminToken()
+    let created = try await fixture.call(.post, "/api/v1/jobs", json: JobBodies.container(), token: token)
+    let id = try #require(created.json?["id"] as? String)
+    try await JobBodies.run(fixture, id)
+    try await fixture.ops(fixture.orkKey).append([.jobEvent(jobId: id, event: .heartbeatLost, at: 5)])
+
+    let stop = try await fixture.call(.post, "/api/v1/jobs/\(id)/stop", token: token)
+    #expect(stop.status == 202, "\(stop.text)")
+    #expect(stop.json?["phase"] as? String == "unknown")
+    #expect(stop.json?["desired"] as? String == "stopped")
+    // Starting it again while still unknown turns the intent back.
+    let start = try await fixture.call(.post, "/api/v1/jobs/\(id)/start", token: token)
+    #expect(start.status == 202, "\(start.text)")
+    #expect(start.json?["desired"] as? String == "running")
+  }
+
   @Test("stop, start, delete follow the lifecycle: illegal commands are 409 with a clear message")
   func lifecycle() async throws {
     let fixture = try await APIFixture()

@@ -1,5 +1,6 @@
 import Cluster
 import CosmicCore
+import ServiceKit
 import Testing
 
 @testable import WrkOrk
@@ -141,6 +142,28 @@ import Testing
     #expect(f.store.refusals.isEmpty)
     // The oldest jobs went first.
     #expect(Set(placed.map(\.id)) == Set((0..<8).map { "job_c\($0)" }))
+  }
+
+  @Test func aRestartedOrchestratorGivesSilentWorkersTwiceTheTimeoutToFindIt() async throws {
+    var settings = OrkSettings()
+    settings.heartbeatTimeout = .seconds(15)
+    let f = try await OrkFixture(settings: settings)
+    try await f.addRack(OrkFixture.rack("a", worker: 0, gpus: 16), worker: 0)
+    try await f.create(OrkFixture.job("job_rs", gpus: 8))
+    await f.reconcileTwice()
+    try await f.run("job_rs", worker: 0)
+    #expect(await f.job("job_rs")?.phase == .running)
+
+    // wrk-ork restarts: the new process has heard no heartbeat yet.
+    let restarted = Orchestrator(
+      store: f.store, settings: settings, roleOf: { _ in .worker }, nudgeWorker: { _, _ in },
+      alerts: nil, clock: f.clock.function, logger: Logger(label: "wrk-ork-test", level: .error))
+    f.clock.advance(.seconds(25))
+    await restarted.reconcile()
+    #expect(await f.job("job_rs")?.phase == .running, "one timeout and more is not enough after a restart")
+    f.clock.advance(.seconds(6))
+    await restarted.reconcile()
+    #expect(await f.job("job_rs")?.phase == .unknown)
   }
 
   @Test func lostWorkerMakesJobsUnknownAndItsReturnResyncsThem() async throws {
