@@ -96,7 +96,9 @@ final class ServiceProcess: Sendable {
   }
 
   /// Waits up to `timeout` for the process to exit and returns its status (nil if still running).
-  func waitForExit(timeout: Duration = .seconds(10)) async -> Int32? {
+  /// The default is generous: it returns at the exit, and a loaded machine (the chaos suite runs
+  /// beside these tests) can take seconds just to start a process.
+  func waitForExit(timeout: Duration = .seconds(30)) async -> Int32? {
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
     while process.isRunning && clock.now < deadline {
